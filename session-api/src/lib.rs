@@ -1,0 +1,189 @@
+//! The contract between buzon's protocol cores, its runtime adapters and the host.
+//!
+//! A **core** (`smtp-core`, later `imap-core` and `nntp-core`) is a pure state machine: bytes and
+//! the current time go in, bytes, events and the next deadline come out. It implements
+//! [`Session`].
+//!
+//! An **adapter** (`adapter-smol`, `adapter-mio`) owns sockets, timers and threads. It drives any
+//! [`Session`] with the same loop and never looks inside the protocol:
+//!
+//! 1. read what the peer sent into a buffer, call [`Session::handle_input`] and keep the bytes it
+//!    did not consume (it consumes nothing while it waits for a host decision);
+//! 2. drain [`Session::poll_event`] (handing each event to the [`Handler`]) and
+//!    [`Session::poll_transmit`] (writing the bytes to the peer);
+//! 3. wait until the socket is readable, writable (only while output is pending), the deadline of
+//!    [`Session::poll_timeout`] has passed (then call [`Session::handle_timeout`]) or a piece of
+//!    [`Work`] has finished (then apply its [`Completion`] and go back to 1 with the kept bytes).
+//!
+//! The **host** answers events through a [`Handler`], one per connection, made by a [`Service`].
+//! Quick answers (is this recipient ours?) are given at once inside [`Handler::on_event`]. Slow
+//! answers (fsync a message to disk) are returned as [`Work`], which the adapter runs off its
+//! event loop; the [`Completion`] it yields is then applied to the handler and session on the
+//! loop.
+//!
+//! # Example
+//!
+//! A session that answers every line with `ok`, driven by hand the way an adapter would:
+//!
+//! ```
+//! use std::time::Instant;
+//! use session_api::Session;
+//!
+//! #[derive(Default)]
+//! struct Ok { out: Vec<u8>, closed: bool }
+//!
+//! impl Session for Ok {
+//!     type Event = ();
+//!     fn handle_input(&mut self, input: &[u8], _now: Instant) -> usize {
+//!         // Consume whole lines only: the caller keeps the incomplete rest.
+//!         let mut used = 0;
+//!         while let Some(end) = input[used..].iter().position(|&b| b == b'\n') {
+//!             used += end + 1;
+//!             self.out.extend_from_slice(b"ok\r\n");
+//!         }
+//!         used
+//!     }
+//!     fn handle_eof(&mut self, _now: Instant) { self.closed = true }
+//!     fn handle_timeout(&mut self, _now: Instant) {}
+//!     fn handle_shutdown(&mut self, _now: Instant) { self.closed = true }
+//!     fn poll_transmit(&mut self, out: &mut Vec<u8>) -> usize {
+//!         let n = self.out.len();
+//!         out.append(&mut self.out);
+//!         n
+//!     }
+//!     fn poll_event(&mut self) -> Option<()> { None }
+//!     fn poll_timeout(&self) -> Option<Instant> { None }
+//!     fn is_closed(&self) -> bool { self.closed }
+//! }
+//!
+//! let mut s = Ok::default();
+//! let now = Instant::now();
+//! assert_eq!(s.handle_input(b"a\r\nb", now), 3); // "b" is kept by the caller
+//! let mut out = Vec::new();
+//! s.poll_transmit(&mut out);
+//! assert_eq!(out, b"ok\r\n");
+//! ```
+#![forbid(unsafe_code)]
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+/// A sans-IO protocol session: one connection's worth of protocol state.
+///
+/// After any `handle_*` call, drain [`poll_event`](Session::poll_event) and
+/// [`poll_transmit`](Session::poll_transmit) until they are empty, then wait for the next input or
+/// for [`poll_timeout`](Session::poll_timeout). Once [`is_closed`](Session::is_closed) is true,
+/// flush the remaining output and close the connection.
+pub trait Session {
+    /// What the session asks of its host.
+    type Event;
+
+    /// Offers bytes from the peer; returns how many were consumed.
+    ///
+    /// The caller keeps the rest and offers it again, with anything newer appended, after the
+    /// next event has been answered. A session consumes nothing while it waits for a decision.
+    fn handle_input(&mut self, input: &[u8], now: Instant) -> usize;
+
+    /// The peer closed its sending side.
+    fn handle_eof(&mut self, now: Instant);
+
+    /// Called when the deadline of [`poll_timeout`](Session::poll_timeout) has passed. Early or
+    /// repeated calls do nothing.
+    fn handle_timeout(&mut self, now: Instant);
+
+    /// The server is stopping: the session should finish what is in flight, say goodbye in its
+    /// protocol's words and close.
+    fn handle_shutdown(&mut self, now: Instant);
+
+    /// Appends bytes to send to the peer to `out`; returns how many were appended.
+    fn poll_transmit(&mut self, out: &mut Vec<u8>) -> usize;
+
+    /// The next event for the host, if any.
+    fn poll_event(&mut self) -> Option<Self::Event>;
+
+    /// When [`handle_timeout`](Session::handle_timeout) should next be called.
+    fn poll_timeout(&self) -> Option<Instant>;
+
+    /// True once the session will consume no more input: flush the output, then close.
+    fn is_closed(&self) -> bool;
+}
+
+/// The host's side of one connection: answers a session's events.
+pub trait Handler: Send + Sized + 'static {
+    /// The session this handler answers.
+    type Session: Session + Send + 'static;
+
+    /// Answers one event. A quick answer is given directly on `session`; a slow one (disk I/O)
+    /// is returned as [`Work`] for the adapter to run off its event loop.
+    fn on_event(
+        &mut self,
+        session: &mut Self::Session,
+        event: <Self::Session as Session>::Event,
+        now: Instant,
+    ) -> Option<Work<Self>>;
+
+    /// The connection is gone (closed by either side). Any state still open is dropped here.
+    fn on_close(&mut self) {}
+}
+
+/// Makes a session and its handler for each accepted connection.
+pub trait Service: Send + Sync + 'static {
+    /// The handler type; its session type is the protocol this service speaks.
+    type Handler: Handler;
+
+    /// Called for every accepted connection.
+    fn open(&self, conn: &ConnInfo, now: Instant) -> (<Self::Handler as Handler>::Session, Self::Handler);
+}
+
+/// Addresses of an accepted connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnInfo {
+    /// The peer's address.
+    pub peer: SocketAddr,
+    /// Our address the peer connected to.
+    pub local: SocketAddr,
+}
+
+/// Blocking work (typically storage I/O) that must not run on an event loop.
+///
+/// The adapter runs it on a worker thread; the [`Completion`] it returns is applied on the loop.
+pub struct Work<H: Handler>(Box<dyn FnOnce() -> Completion<H> + Send>);
+
+/// The result of [`Work`], applied to the handler and its session back on the event loop.
+pub struct Completion<H: Handler>(Box<dyn FnOnce(&mut H, &mut H::Session, Instant) + Send>);
+
+impl<H: Handler> Work<H> {
+    /// Wraps a blocking closure.
+    pub fn new(f: impl FnOnce() -> Completion<H> + Send + 'static) -> Self {
+        Work(Box::new(f))
+    }
+
+    /// Runs the blocking part; call this on a worker thread.
+    pub fn run(self) -> Completion<H> {
+        (self.0)()
+    }
+}
+
+impl<H: Handler> Completion<H> {
+    /// Wraps what to do on the event loop once the work is done.
+    pub fn new(f: impl FnOnce(&mut H, &mut H::Session, Instant) + Send + 'static) -> Self {
+        Completion(Box::new(f))
+    }
+
+    /// Applies the result; call this on the event loop, then feed the session its kept input.
+    pub fn apply(self, handler: &mut H, session: &mut H::Session, now: Instant) {
+        (self.0)(handler, session, now)
+    }
+}
+
+impl<H: Handler> std::fmt::Debug for Work<H> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Work")
+    }
+}
+
+impl<H: Handler> std::fmt::Debug for Completion<H> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Completion")
+    }
+}
