@@ -1,0 +1,82 @@
+//! Server configuration: host name, limits and timeouts.
+
+use std::time::Duration;
+
+/// Settings shared by every session of one server.
+///
+/// ```
+/// use smtp_core::ServerConfig;
+/// let mut config = ServerConfig::new("mx.example.com");
+/// config.limits.message_size = 10 << 20;
+/// assert_eq!(config.limits.recipients, 100);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ServerConfig {
+    /// Our name in the greeting, EHLO reply and Received headers.
+    pub hostname: String,
+    /// Size and count limits.
+    pub limits: Limits,
+    /// How long a peer may stay silent.
+    pub timeouts: Timeouts,
+}
+
+impl ServerConfig {
+    /// Defaults from RFC 5321 with the given host name.
+    pub fn new(hostname: impl Into<String>) -> Self {
+        ServerConfig {
+            hostname: hostname.into(),
+            limits: Limits::default(),
+            timeouts: Timeouts::default(),
+        }
+    }
+}
+
+/// Limits on what a peer may send. Going over one gives the protocol's error reply, never
+/// unbounded memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Limits {
+    /// Longest command line, CRLF included (RFC 5321 section 4.5.3.1.4: 512).
+    pub command_line: usize,
+    /// Longest line of message text, CRLF included (RFC 5321 section 4.5.3.1.6: 1000).
+    pub text_line: usize,
+    /// Largest message in octets, advertised with SIZE (RFC 1870).
+    pub message_size: u64,
+    /// Most recipients per message (RFC 5321 section 4.5.3.1.8 requires at least 100).
+    pub recipients: usize,
+    /// Bad commands tolerated per session; the next one ends it with 421.
+    pub errors: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            command_line: 512,
+            text_line: 1000,
+            message_size: 25 << 20,
+            recipients: 100,
+            errors: 20,
+        }
+    }
+}
+
+/// Server timeouts (RFC 5321 section 4.5.3.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Timeouts {
+    /// Waiting for the next command (section 4.5.3.2.7: at least 5 minutes).
+    pub command: Duration,
+    /// Waiting for the next block of message data (the client side of section 4.5.3.2.5
+    /// allows 3 minutes between blocks; the server waits as long).
+    pub data_block: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            command: Duration::from_secs(300),
+            data_block: Duration::from_secs(180),
+        }
+    }
+}

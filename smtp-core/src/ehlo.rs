@@ -1,0 +1,34 @@
+//! The EHLO reply and the extensions it advertises (RFC 5321 section 4.1.1.1).
+//!
+//! Each keyword is implemented where its RFC's rules live:
+//! - `PIPELINING` (RFC 2920): every command in the input is answered before the host polls for
+//!   output, so a group's replies leave together; commands that need a host decision hold back
+//!   the rest of the group without reordering replies.
+//! - `SIZE` (RFC 1870): [`crate::size`].
+//! - `8BITMIME` (RFC 6152): `BODY=8BITMIME` is recorded in the envelope; bytes pass unchanged.
+//! - `SMTPUTF8` (RFC 6531): UTF-8 addresses are accepted only in a transaction whose MAIL
+//!   carried `SMTPUTF8`; otherwise 553 5.6.7.
+//! - `ENHANCEDSTATUSCODES` (RFC 2034): every reply but the greeting, the EHLO/HELO reply and 354
+//!   carries one, as that RFC prescribes.
+//! - `CHUNKING` (RFC 3030): BDAT, counted octets without dot transparency.
+
+use crate::Reply;
+use crate::config::Limits;
+
+/// The EHLO reply for a server named `host` with these limits.
+pub(crate) fn reply(host: &str, client: &str, limits: &Limits) -> Reply {
+    Reply::multiline(
+        250,
+        None,
+        [
+            format!("{host} greets {client}"),
+            "PIPELINING".into(),
+            format!("SIZE {}", limits.message_size),
+            "8BITMIME".into(),
+            "SMTPUTF8".into(),
+            "ENHANCEDSTATUSCODES".into(),
+            "CHUNKING".into(),
+            "HELP".into(),
+        ],
+    )
+}

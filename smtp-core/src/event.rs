@@ -1,0 +1,156 @@
+//! What a server session asks of its host, and how the host answers.
+
+use crate::Reply;
+use crate::address::{ForwardPath, ReversePath};
+
+/// Identifies one pending host decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Ticket(pub(crate) u64);
+
+/// The host's answer to a [`ServerEvent::Recipient`] or [`ServerEvent::MessageEnd`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Accepted with the standard reply.
+    Accept,
+    /// Message stored under this id; the 250 reply names it (`queued as <id>`).
+    AcceptAs(String),
+    /// Refused with this 4xx or 5xx reply.
+    Refuse(Reply),
+}
+
+/// The transaction a message belongs to, given when its data begins.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Envelope {
+    /// The name the client gave in EHLO or HELO.
+    pub helo: String,
+    /// True after EHLO (ESMTP), false after HELO.
+    pub esmtp: bool,
+    /// MAIL FROM.
+    pub from: ReversePath,
+    /// Accepted recipients, in the order given.
+    pub recipients: Vec<ForwardPath>,
+    /// True if MAIL carried SMTPUTF8 (RFC 6531).
+    pub smtputf8: bool,
+    /// The BODY parameter of MAIL (RFC 6152).
+    pub body: BodyType,
+    /// True if the data comes in BDAT chunks (RFC 3030).
+    pub chunked: bool,
+}
+
+/// `BODY=` of MAIL FROM.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BodyType {
+    /// No BODY parameter or `BODY=7BIT`.
+    #[default]
+    SevenBit,
+    /// `BODY=8BITMIME` (RFC 6152).
+    EightBitMime,
+}
+
+/// Events of a server session, drained with `ServerSession::poll_event`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ServerEvent {
+    /// The client introduced itself.
+    Helo {
+        /// The EHLO/HELO argument.
+        name: String,
+        /// EHLO rather than HELO.
+        esmtp: bool,
+    },
+    /// A transaction began.
+    MailFrom(ReversePath),
+    /// Decide whether to accept this recipient; no input is consumed until you do.
+    Recipient {
+        /// Pass to `decide`.
+        ticket: Ticket,
+        /// The recipient as given.
+        to: ForwardPath,
+    },
+    /// Message data begins: open somewhere to store it.
+    MessageStart(Envelope),
+    /// The next piece of the message, dot-unstuffed. Pieces arrive in order.
+    MessageData(Vec<u8>),
+    /// The whole message has arrived: store it durably, then decide. The 250 waits for you.
+    MessageEnd {
+        /// Pass to `decide`.
+        ticket: Ticket,
+        /// Octets of message data.
+        size: u64,
+    },
+    /// The message will not be completed: drop what was stored of it.
+    MessageAborted(AbortReason),
+    /// The peer broke a rule; the session has already replied.
+    Violation(Violation),
+}
+
+/// Why a message in progress was dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AbortReason {
+    /// Over the size limit; the rest is read and discarded, then refused with 552.
+    TooBig,
+    /// A CR or LF outside a CRLF pair: refused with 554 once the body ends.
+    BareLineEnding,
+    /// A text line over the limit: refused with 554 once the body ends.
+    LongLine,
+    /// The peer went silent.
+    Timeout,
+    /// The peer closed the connection.
+    Disconnected,
+    /// The transaction was reset (RSET, or an error inside a BDAT sequence).
+    Reset,
+    /// The server is shutting down.
+    Shutdown,
+}
+
+/// Peer misbehaviour, reported after the session has answered it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Violation {
+    /// 500: not a command.
+    Unrecognized,
+    /// 502: a command we do not offer.
+    NotImplemented,
+    /// 501 or 555: bad arguments.
+    Syntax,
+    /// 503: a command out of order.
+    OutOfSequence,
+    /// 500: a command line over the limit.
+    LineTooLong,
+    /// 552: a message over the size limit.
+    MessageTooBig,
+    /// 452: more recipients than allowed.
+    TooManyRecipients,
+    /// 553: a non-ASCII address without SMTPUTF8.
+    NonAsciiAddress,
+    /// 554: a bare CR or LF in DATA.
+    BareLineEnding,
+    /// 554: a text line over the limit in DATA.
+    LongTextLine,
+    /// 421: too many errors.
+    TooManyErrors,
+    /// 421: the peer stayed silent past a timeout.
+    Timeout(TimerKind),
+}
+
+/// Which timer a deadline belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimerKind {
+    /// Waiting for a command.
+    Command,
+    /// Waiting for message data.
+    DataBlock,
+}
+
+/// Misuse of the session API by the embedding program.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum UsageError {
+    /// `decide` with a ticket the session is not waiting on.
+    #[error("no decision is pending for ticket {0:?}")]
+    UnknownTicket(Ticket),
+    /// A refusal must be a 4xx or 5xx reply.
+    #[error("a refusal needs a 4xx or 5xx reply, not {0}")]
+    NotARefusal(u16),
+}

@@ -1,0 +1,409 @@
+//! The server session: one SMTP connection seen from the server.
+
+mod commands;
+mod message;
+mod replies;
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::address::{ForwardPath, ReversePath};
+use crate::event::{
+    AbortReason, BodyType, ServerEvent, Ticket, TimerKind, UsageError, Verdict, Violation,
+};
+use crate::{Reply, ServerConfig};
+
+use message::Reception;
+
+/// One SMTP connection, server side, with no I/O of its own.
+///
+/// # Driving it
+/// 1. [`new`](Self::new) queues the 220 greeting.
+/// 2. Give the peer's bytes to [`handle_input`](Self::handle_input); it returns how many it
+///    consumed. Keep the rest and offer it again later.
+/// 3. Drain [`poll_event`](Self::poll_event). [`ServerEvent::Recipient`] and
+///    [`ServerEvent::MessageEnd`] carry a [`Ticket`]: nothing more is consumed until you call
+///    [`decide`](Self::decide) with it. Then offer the kept input again.
+/// 4. Send what [`poll_transmit`](Self::poll_transmit) gives. Because every command in the input
+///    is answered before you poll, the replies to a pipelined group leave in one write
+///    (RFC 2920 section 3.2).
+/// 5. Call [`handle_timeout`](Self::handle_timeout) once [`poll_timeout`](Self::poll_timeout)
+///    has passed, and [`handle_eof`](Self::handle_eof) when the peer closes.
+/// 6. Once [`is_closed`](Self::is_closed) is true, send the remaining output and close.
+///
+/// ```
+/// use std::{sync::Arc, time::Instant};
+/// use smtp_core::{ServerConfig, ServerEvent, ServerSession, Verdict};
+///
+/// let now = Instant::now();
+/// let mut s = ServerSession::new(Arc::new(ServerConfig::new("mx.example")), now);
+/// let input = b"HELO c\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<u@mx.example>\r\n";
+/// let used = s.handle_input(input, now);
+/// assert_eq!(used, input.len());
+/// while let Some(ev) = s.poll_event() {
+///     if let ServerEvent::Recipient { ticket, .. } = ev {
+///         s.decide(ticket, Verdict::Accept, now).unwrap();
+///     }
+/// }
+/// let mut out = Vec::new();
+/// s.poll_transmit(&mut out);
+/// assert!(out.ends_with(b"250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n"));
+/// ```
+#[derive(Debug)]
+pub struct ServerSession {
+    config: Arc<ServerConfig>,
+    out: Vec<u8>,
+    events: VecDeque<ServerEvent>,
+    helo: Option<Helo>,
+    txn: Option<Transaction>,
+    reception: Option<Reception>,
+    pending: Option<Pending>,
+    next_ticket: u64,
+    errors: u32,
+    /// Discarding an over-long command line until its end.
+    skipping_line: bool,
+    deadline: Option<(Instant, TimerKind)>,
+    closed: bool,
+    shutting_down: bool,
+}
+
+#[derive(Debug, Clone)]
+struct Helo {
+    name: String,
+    esmtp: bool,
+}
+
+#[derive(Debug)]
+struct Transaction {
+    from: ReversePath,
+    recipients: Vec<ForwardPath>,
+    smtputf8: bool,
+    body: BodyType,
+    /// Data has begun with BDAT; DATA is then out of sequence (RFC 3030 section 2).
+    chunked: bool,
+    /// Octets received so far by BDAT.
+    bdat_size: u64,
+    /// Message data has begun and has neither ended nor been aborted: the host holds a
+    /// partial message that it must drop if the session ends now.
+    receiving: bool,
+}
+
+#[derive(Debug)]
+enum Pending {
+    Recipient { ticket: Ticket, to: ForwardPath },
+    MessageEnd { ticket: Ticket },
+}
+
+impl ServerSession {
+    /// A new session; the 220 greeting is queued at once.
+    pub fn new(config: Arc<ServerConfig>, now: Instant) -> Self {
+        let greeting = Reply::multiline(
+            220,
+            None,
+            [format!("{} ESMTP buzon", config.hostname)],
+        );
+        let mut s = ServerSession {
+            config,
+            out: Vec::new(),
+            events: VecDeque::new(),
+            helo: None,
+            txn: None,
+            reception: None,
+            pending: None,
+            next_ticket: 0,
+            errors: 0,
+            skipping_line: false,
+            deadline: None,
+            closed: false,
+            shutting_down: false,
+        };
+        s.reply(&greeting);
+        s.arm_timer(now);
+        s
+    }
+
+    /// A session that refuses the connection at once with `reply` (421 for "too busy",
+    /// RFC 5321 section 3.1) and closes.
+    pub fn refuse(config: Arc<ServerConfig>, reply: &Reply) -> Self {
+        let mut s = ServerSession {
+            config,
+            out: Vec::new(),
+            events: VecDeque::new(),
+            helo: None,
+            txn: None,
+            reception: None,
+            pending: None,
+            next_ticket: 0,
+            errors: 0,
+            skipping_line: false,
+            deadline: None,
+            closed: true,
+            shutting_down: false,
+        };
+        s.reply(reply);
+        s
+    }
+
+    /// The configuration this session runs with.
+    pub fn config(&self) -> &ServerConfig {
+        &self.config
+    }
+
+    /// Offers bytes from the peer; returns how many were consumed.
+    ///
+    /// Everything is consumed except an incomplete command line, input after a command that
+    /// awaits a host decision, and input after the session closed.
+    pub fn handle_input(&mut self, input: &[u8], now: Instant) -> usize {
+        let mut used = 0;
+        while !self.closed && self.pending.is_none() && used < input.len() {
+            let rest = &input[used..];
+            let n = if self.reception.is_some() {
+                self.receive(rest)
+            } else {
+                match self.next_command_line(rest) {
+                    Some(n) => n,
+                    None => break,
+                }
+            };
+            used += n;
+        }
+        if used > 0 {
+            self.arm_timer(now);
+        }
+        used
+    }
+
+    /// Finds and runs the next command line in `rest`; `None` if it is incomplete.
+    fn next_command_line(&mut self, rest: &[u8]) -> Option<usize> {
+        let limit = self.config.limits.command_line;
+        let Some(lf) = memchr::memchr(b'\n', rest) else {
+            if rest.len() >= limit {
+                // Over the limit with no end in sight: drop what we have, keep skipping
+                // until the line ends, then answer once (RFC 5321 section 4.5.3.1.4).
+                self.skipping_line = true;
+                return Some(rest.len());
+            }
+            return None;
+        };
+        let consumed = lf + 1;
+        if std::mem::take(&mut self.skipping_line) || consumed > limit {
+            self.violation(Violation::LineTooLong);
+            self.error_reply(&replies::line_too_long());
+            return Some(consumed);
+        }
+        // Commands may end in a bare LF; tolerating it is harmless outside DATA, where the
+        // smuggling risk lives.
+        let line = &rest[..lf];
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        self.command(line);
+        Some(consumed)
+    }
+
+    /// The peer closed its side: a message in progress is dropped.
+    pub fn handle_eof(&mut self, _now: Instant) {
+        if self.closed {
+            return;
+        }
+        self.abort_message(AbortReason::Disconnected);
+        self.pending = None;
+        self.close();
+    }
+
+    /// Ends the session with 421 4.4.2 if its deadline has passed; early calls do nothing.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let Some((deadline, kind)) = self.deadline else {
+            return;
+        };
+        if now < deadline || self.closed {
+            return;
+        }
+        self.abort_message(AbortReason::Timeout);
+        self.violation(Violation::Timeout(kind));
+        let host = self.config.hostname.clone();
+        self.reply(&replies::timeout(&host));
+        self.close();
+    }
+
+    /// The server is stopping. An idle session says 421 4.3.2 and closes now; one receiving
+    /// or storing a message finishes it first (its reply is followed by the 421).
+    pub fn handle_shutdown(&mut self, _now: Instant) {
+        if self.closed {
+            return;
+        }
+        self.shutting_down = true;
+        if self.reception.is_none() && self.pending.is_none() {
+            self.say_goodbye();
+        }
+    }
+
+    fn say_goodbye(&mut self) {
+        self.abort_message(AbortReason::Shutdown);
+        let host = self.config.hostname.clone();
+        self.reply(&replies::shutting_down(&host));
+        self.close();
+    }
+
+    /// Answers the pending [`ServerEvent::Recipient`] or [`ServerEvent::MessageEnd`].
+    ///
+    /// After this, offer the kept input again: the session can consume more now.
+    pub fn decide(
+        &mut self,
+        ticket: Ticket,
+        verdict: Verdict,
+        now: Instant,
+    ) -> Result<(), UsageError> {
+        let pending_ticket = match &self.pending {
+            Some(Pending::Recipient { ticket, .. } | Pending::MessageEnd { ticket }) => *ticket,
+            None => return Err(UsageError::UnknownTicket(ticket)),
+        };
+        if pending_ticket != ticket {
+            return Err(UsageError::UnknownTicket(ticket));
+        }
+        if let Verdict::Refuse(r) = &verdict
+            && r.is_positive()
+        {
+            return Err(UsageError::NotARefusal(r.code()));
+        }
+        match self.pending.take() {
+            Some(Pending::Recipient { to, .. }) => {
+                let reply = match verdict {
+                    Verdict::Accept | Verdict::AcceptAs(_) => {
+                        if let Some(txn) = &mut self.txn {
+                            txn.recipients.push(to);
+                        }
+                        replies::recipient_ok()
+                    }
+                    Verdict::Refuse(r) => r,
+                };
+                self.reply(&reply);
+            }
+            Some(Pending::MessageEnd { .. }) => {
+                let reply = match verdict {
+                    Verdict::Accept => replies::message_ok(None),
+                    Verdict::AcceptAs(id) => replies::message_ok(Some(&id)),
+                    Verdict::Refuse(r) => r,
+                };
+                self.reply(&reply);
+                self.txn = None;
+                if self.shutting_down {
+                    self.say_goodbye();
+                }
+            }
+            None => unreachable!("checked above that a decision is pending"),
+        }
+        self.arm_timer(now);
+        Ok(())
+    }
+
+    /// Appends pending reply bytes to `out`; returns how many.
+    pub fn poll_transmit(&mut self, out: &mut Vec<u8>) -> usize {
+        let n = self.out.len();
+        if out.is_empty() {
+            std::mem::swap(out, &mut self.out);
+        } else {
+            out.append(&mut self.out);
+        }
+        n
+    }
+
+    /// The next event for the host.
+    pub fn poll_event(&mut self) -> Option<ServerEvent> {
+        self.events.pop_front()
+    }
+
+    /// When to call [`handle_timeout`](Self::handle_timeout), and which timer that is.
+    pub fn poll_timeout(&self) -> Option<(Instant, TimerKind)> {
+        if self.closed || self.pending.is_some() {
+            return None;
+        }
+        self.deadline
+    }
+
+    /// True once the session consumes no more input; flush the output and close.
+    pub fn is_closed(&self) -> bool {
+        self.closed
+    }
+
+    /// True while the session waits for [`decide`](Self::decide).
+    pub fn is_waiting(&self) -> bool {
+        self.pending.is_some()
+    }
+
+    fn arm_timer(&mut self, now: Instant) {
+        let t = &self.config.timeouts;
+        self.deadline = Some(if self.reception.is_some() {
+            (now + t.data_block, TimerKind::DataBlock)
+        } else {
+            (now + t.command, TimerKind::Command)
+        });
+    }
+
+    fn reply(&mut self, reply: &Reply) {
+        reply.write_to(&mut self.out);
+    }
+
+    /// Replies to a peer error and counts it; too many end the session (421 4.7.0).
+    fn error_reply(&mut self, reply: &Reply) {
+        self.reply(reply);
+        self.errors += 1;
+        if self.errors >= self.config.limits.errors {
+            self.violation(Violation::TooManyErrors);
+            let host = self.config.hostname.clone();
+            self.reply(&replies::too_many_errors(&host));
+            self.abort_message(AbortReason::Disconnected);
+            self.close();
+        }
+    }
+
+    fn violation(&mut self, v: Violation) {
+        self.events.push_back(ServerEvent::Violation(v));
+    }
+
+    fn ticket(&mut self) -> Ticket {
+        self.next_ticket += 1;
+        Ticket(self.next_ticket)
+    }
+
+    fn close(&mut self) {
+        self.closed = true;
+        self.deadline = None;
+        self.reception = None;
+    }
+}
+
+impl session_api::Session for ServerSession {
+    type Event = ServerEvent;
+
+    fn handle_input(&mut self, input: &[u8], now: Instant) -> usize {
+        ServerSession::handle_input(self, input, now)
+    }
+
+    fn handle_eof(&mut self, now: Instant) {
+        ServerSession::handle_eof(self, now)
+    }
+
+    fn handle_timeout(&mut self, now: Instant) {
+        ServerSession::handle_timeout(self, now)
+    }
+
+    fn handle_shutdown(&mut self, now: Instant) {
+        ServerSession::handle_shutdown(self, now)
+    }
+
+    fn poll_transmit(&mut self, out: &mut Vec<u8>) -> usize {
+        ServerSession::poll_transmit(self, out)
+    }
+
+    fn poll_event(&mut self) -> Option<ServerEvent> {
+        ServerSession::poll_event(self)
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        ServerSession::poll_timeout(self).map(|(t, _)| t)
+    }
+
+    fn is_closed(&self) -> bool {
+        self.closed
+    }
+}

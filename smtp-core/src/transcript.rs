@@ -1,0 +1,1 @@
+//! Transcripts (to be written).
