@@ -1,1 +1,0 @@
-//! Transcripts (to be written).

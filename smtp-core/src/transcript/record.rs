@@ -1,0 +1,107 @@
+//! Recording a live session as a transcript, for `buzon serve --record`.
+
+use std::time::{Duration, Instant};
+
+use super::format::{Item, Transcript};
+use crate::address::ForwardPath;
+use crate::{Reply, ServerConfig};
+
+/// Builds a [`Transcript`] from what a live session saw: the bytes each side sent, the host's
+/// decisions and the time between events. Pure: the caller writes the result where it likes.
+///
+/// ```
+/// use std::time::Instant;
+/// use smtp_core::{ServerConfig, transcript::Recorder};
+///
+/// let now = Instant::now();
+/// let mut r = Recorder::new(&ServerConfig::new("mx.example"), &["mx.example".into()], now);
+/// r.server(b"220 mx.example ESMTP buzon\r\n", now);
+/// r.client(b"QUIT\r\n", now);
+/// let text = r.finish().to_string();
+/// assert!(text.ends_with("S: 220 mx.example ESMTP buzon\nC: QUIT\n"));
+/// ```
+#[derive(Debug, Clone)]
+pub struct Recorder {
+    t: Transcript,
+    last: Instant,
+}
+
+impl Recorder {
+    /// Starts a recording of a session run with `config` for `domains`, opened at `now`.
+    pub fn new(config: &ServerConfig, domains: &[String], now: Instant) -> Self {
+        let l = &config.limits;
+        let mut t = Transcript::default();
+        for (k, v) in [
+            ("hostname", config.hostname.clone()),
+            ("domains", domains.join(",")),
+            ("max_message", l.message_size.to_string()),
+            ("max_recipients", l.recipients.to_string()),
+            ("max_errors", l.errors.to_string()),
+            ("command_line", l.command_line.to_string()),
+            ("text_line", l.text_line.to_string()),
+            ("command_timeout", config.timeouts.command.as_secs().to_string()),
+            ("data_timeout", config.timeouts.data_block.as_secs().to_string()),
+        ] {
+            t.config.push((k.to_owned(), v));
+        }
+        Recorder { t, last: now }
+    }
+
+    /// Notes the passage of time. Gaps of a second or more become `@ +Ns` lines, rounded up so
+    /// that a timeout that fired live also fires in replay.
+    fn tick(&mut self, now: Instant) {
+        let gap = now.saturating_duration_since(self.last);
+        if gap >= Duration::from_secs(1) {
+            let secs = gap.as_secs() + u64::from(gap.subsec_nanos() > 0);
+            self.t.items.push(Item::Advance(Duration::from_secs(secs)));
+            self.last = now;
+        }
+    }
+
+    /// Bytes the client sent.
+    pub fn client(&mut self, bytes: &[u8], now: Instant) {
+        self.tick(now);
+        match self.t.items.last_mut() {
+            Some(Item::Client(b)) => b.extend_from_slice(bytes),
+            _ => self.t.items.push(Item::Client(bytes.to_vec())),
+        }
+    }
+
+    /// Bytes the server sent.
+    pub fn server(&mut self, bytes: &[u8], now: Instant) {
+        self.tick(now);
+        match self.t.items.last_mut() {
+            Some(Item::Server(b)) => b.extend_from_slice(bytes),
+            _ => self.t.items.push(Item::Server(bytes.to_vec())),
+        }
+    }
+
+    /// A timer fired at `now`.
+    pub fn timeout(&mut self, now: Instant) {
+        self.tick(now);
+    }
+
+    /// The client closed its side.
+    pub fn eof(&mut self, now: Instant) {
+        self.tick(now);
+        self.t.items.push(Item::Eof);
+    }
+
+    /// The host refused a recipient with `reply`.
+    pub fn refused_recipient(&mut self, to: &ForwardPath, reply: &Reply) {
+        let path = to.to_string();
+        if !self.t.rcpt_decisions.iter().any(|(p, _)| *p == path) {
+            self.t.rcpt_decisions.push((path, reply.clone()));
+        }
+    }
+
+    /// The host answered a message end with `reply`.
+    pub fn message_decision(&mut self, reply: &Reply) {
+        self.t.data_decisions.push(reply.clone());
+    }
+
+    /// The transcript so far.
+    pub fn finish(self) -> Transcript {
+        self.t
+    }
+}

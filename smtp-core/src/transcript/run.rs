@@ -1,0 +1,318 @@
+//! Replaying a transcript against a [`ServerSession`] with a scripted host.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::format::{Item, Transcript, escape};
+use crate::policy::LocalDomains;
+use crate::{Reply, ServerConfig, ServerEvent, ServerSession, Verdict};
+
+/// How the client's writes are cut before they reach the session.
+pub enum Split<'a> {
+    /// Each group of consecutive client lines is one write.
+    Whole,
+    /// One byte per write.
+    Bytes,
+    /// The function returns cut offsets (ascending, within the group) for a group of that length.
+    Custom(&'a mut dyn FnMut(usize) -> Vec<usize>),
+}
+
+/// What a replay produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    /// Everything the session sent.
+    pub output: Vec<u8>,
+    /// Everything the transcript expected it to send.
+    pub expected: Vec<u8>,
+    /// The host's view: one line per event and decision; adjacent data events are merged, so the
+    /// log does not depend on how input was split.
+    pub events: Vec<String>,
+    /// The first point where output and expectation parted, if any.
+    pub mismatch: Option<Mismatch>,
+}
+
+/// Where a replay first differed from its transcript.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mismatch {
+    /// Index of the transcript item being replayed when the difference showed.
+    pub item: usize,
+    /// The expected server bytes up to that point.
+    pub expected: Vec<u8>,
+    /// The actual server bytes up to that point.
+    pub actual: Vec<u8>,
+}
+
+impl Outcome {
+    /// True if the session said exactly what the transcript expects, in the same places.
+    pub fn is_match(&self) -> bool {
+        self.mismatch.is_none()
+    }
+
+    /// A readable account: the differing lines, expected against actual.
+    pub fn report(&self) -> String {
+        let Some(m) = &self.mismatch else {
+            return "transcript matches".to_owned();
+        };
+        let exp = split_lines(&m.expected);
+        let act = split_lines(&m.actual);
+        let mut s = format!("mismatch before transcript item {}:\n", m.item + 1);
+        for i in 0..exp.len().max(act.len()) {
+            let (e, a) = (exp.get(i), act.get(i));
+            if e == a {
+                continue;
+            }
+            if let Some(e) = e {
+                s.push_str(&format!("- S: {}\n", escape(e)));
+            }
+            if let Some(a) = a {
+                s.push_str(&format!("+ S: {}\n", escape(a)));
+            }
+        }
+        s
+    }
+}
+
+fn split_lines(b: &[u8]) -> Vec<&[u8]> {
+    b.split_inclusive(|&c| c == b'\n')
+        .map(|l| l.strip_suffix(b"\r\n").unwrap_or(l))
+        .collect()
+}
+
+/// Replays `t` with each client group as one write. `start` is the clock's origin.
+pub fn replay(t: &Transcript, start: Instant) -> Outcome {
+    replay_split(t, start, Split::Whole)
+}
+
+/// Replays `t`, cutting client writes as `split` says.
+pub fn replay_split(t: &Transcript, start: Instant, mut split: Split<'_>) -> Outcome {
+    let config = Arc::new(config_from(t));
+    let mut host = ScriptedHost::new(t);
+    let mut now = start;
+    let mut session = ServerSession::new(config, now);
+    let mut output = Vec::new();
+    let mut expected = Vec::new();
+    let mut mismatch = None;
+    let mut kept: Vec<u8> = Vec::new();
+    let mut i = 0;
+    while i < t.items.len() {
+        match &t.items[i] {
+            Item::Server(b) => {
+                expected.extend_from_slice(b);
+                i += 1;
+            }
+            Item::Client(_) => {
+                host.drive(&mut session, &mut kept, &[], now, &mut output);
+                if mismatch.is_none() && output != expected {
+                    mismatch = Some(Mismatch {
+                        item: i,
+                        expected: expected.clone(),
+                        actual: output.clone(),
+                    });
+                }
+                let mut group = Vec::new();
+                while let Some(Item::Client(b)) = t.items.get(i) {
+                    group.extend_from_slice(b);
+                    i += 1;
+                }
+                let cuts = match &mut split {
+                    Split::Whole => Vec::new(),
+                    Split::Bytes => (1..group.len()).collect(),
+                    Split::Custom(f) => f(group.len()),
+                };
+                let mut from = 0;
+                for cut in cuts.into_iter().chain([group.len()]) {
+                    let cut = cut.clamp(from, group.len());
+                    host.drive(&mut session, &mut kept, &group[from..cut], now, &mut output);
+                    from = cut;
+                }
+            }
+            Item::Advance(d) => {
+                host.drive(&mut session, &mut kept, &[], now, &mut output);
+                now += *d;
+                session.handle_timeout(now);
+                host.drive(&mut session, &mut kept, &[], now, &mut output);
+                i += 1;
+            }
+            Item::Eof => {
+                host.drive(&mut session, &mut kept, &[], now, &mut output);
+                session.handle_eof(now);
+                host.drive(&mut session, &mut kept, &[], now, &mut output);
+                host.log.push("eof".to_owned());
+                i += 1;
+            }
+        }
+    }
+    host.drive(&mut session, &mut kept, &[], now, &mut output);
+    if session.is_closed() {
+        host.log.push("closed".to_owned());
+    }
+    if mismatch.is_none() && output != expected {
+        mismatch = Some(Mismatch {
+            item: t.items.len(),
+            expected: expected.clone(),
+            actual: output.clone(),
+        });
+    }
+    Outcome {
+        output,
+        expected,
+        events: host.log,
+        mismatch,
+    }
+}
+
+/// Builds the server configuration from `! config` lines; unknown keys are ignored so that
+/// newer transcripts still replay.
+fn config_from(t: &Transcript) -> ServerConfig {
+    let mut c = ServerConfig::new(t.config_value("hostname").unwrap_or("mx.example.com"));
+    let num = |k: &str| t.config_value(k).and_then(|v| v.parse::<u64>().ok());
+    if let Some(v) = num("max_message") {
+        c.limits.message_size = v;
+    }
+    if let Some(v) = num("max_recipients") {
+        c.limits.recipients = v as usize;
+    }
+    if let Some(v) = num("max_errors") {
+        c.limits.errors = v as u32;
+    }
+    if let Some(v) = num("command_line") {
+        c.limits.command_line = v as usize;
+    }
+    if let Some(v) = num("text_line") {
+        c.limits.text_line = v as usize;
+    }
+    if let Some(v) = num("command_timeout") {
+        c.timeouts.command = std::time::Duration::from_secs(v);
+    }
+    if let Some(v) = num("data_timeout") {
+        c.timeouts.data_block = std::time::Duration::from_secs(v);
+    }
+    c
+}
+
+/// The host of a replay: decides by the transcript's `! decide` lines, else by its configured
+/// domains, else accepts.
+struct ScriptedHost<'t> {
+    t: &'t Transcript,
+    policy: Option<LocalDomains>,
+    data_decisions: std::slice::Iter<'t, Reply>,
+    log: Vec<String>,
+}
+
+impl<'t> ScriptedHost<'t> {
+    fn new(t: &'t Transcript) -> Self {
+        ScriptedHost {
+            t,
+            policy: t
+                .config_value("domains")
+                .map(|d| LocalDomains::new(d.split(',').map(str::trim))),
+            data_decisions: t.data_decisions.iter(),
+            log: Vec::new(),
+        }
+    }
+
+    /// Offers `input` (after what is kept), answers events, collects output; repeats while a
+    /// decision lets the session consume more.
+    fn drive(
+        &mut self,
+        s: &mut ServerSession,
+        kept: &mut Vec<u8>,
+        input: &[u8],
+        now: Instant,
+        output: &mut Vec<u8>,
+    ) {
+        kept.extend_from_slice(input);
+        loop {
+            let used = s.handle_input(kept, now);
+            kept.drain(..used);
+            let decided = self.answer_events(s, now);
+            if !decided || kept.is_empty() {
+                break;
+            }
+        }
+        s.poll_transmit(output);
+    }
+
+    fn answer_events(&mut self, s: &mut ServerSession, now: Instant) -> bool {
+        let mut decided = false;
+        while let Some(ev) = s.poll_event() {
+            let line = describe_event(&ev);
+            match self.log.last_mut() {
+                // Data events are merged so the log is the same however input was cut.
+                Some(last) if line.starts_with("data ") && last.starts_with("data ") => {
+                    last.truncate(last.len() - 1);
+                    last.push_str(&line["data \"".len()..]);
+                }
+                _ => self.log.push(line),
+            }
+            let (ticket, verdict) = match ev {
+                ServerEvent::Recipient { ticket, to } => (ticket, self.rcpt_verdict(&to)),
+                ServerEvent::MessageEnd { ticket, .. } => {
+                    (ticket, self.data_decisions.next().map_or(Verdict::Accept, to_verdict))
+                }
+                _ => continue,
+            };
+            self.log.push(match &verdict {
+                Verdict::Accept => "decide accept".to_owned(),
+                Verdict::AcceptAs(id) => format!("decide accept as {id}"),
+                Verdict::Refuse(r) => format!("decide {r}"),
+            });
+            s.decide(ticket, verdict, now)
+                .expect("the ticket comes from the event just polled");
+            decided = true;
+        }
+        decided
+    }
+
+    fn rcpt_verdict(&self, to: &crate::address::ForwardPath) -> Verdict {
+        let shown = to.to_string();
+        if let Some((_, reply)) = self.t.rcpt_decisions.iter().find(|(p, _)| *p == shown) {
+            return to_verdict(reply);
+        }
+        match &self.policy {
+            Some(p) => match p.check(to) {
+                Ok(_) => Verdict::Accept,
+                Err(r) => Verdict::Refuse(r),
+            },
+            None => Verdict::Accept,
+        }
+    }
+}
+
+/// A scripted reply as a verdict: 2xx accepts (keeping a `queued as` id), others refuse.
+fn to_verdict(r: &Reply) -> Verdict {
+    if !r.is_positive() {
+        return Verdict::Refuse(r.clone());
+    }
+    let text = r.lines().last().map(String::as_str).unwrap_or_default();
+    match text.strip_prefix("Ok: queued as ") {
+        Some(id) => Verdict::AcceptAs(id.to_owned()),
+        None => Verdict::Accept,
+    }
+}
+
+/// One line describing an event, for logs and snapshots.
+pub fn describe_event(ev: &ServerEvent) -> String {
+    match ev {
+        ServerEvent::Helo { name, esmtp } => {
+            format!("{} {name}", if *esmtp { "ehlo" } else { "helo" })
+        }
+        ServerEvent::MailFrom(p) => format!("mail {p}"),
+        ServerEvent::Recipient { to, .. } => format!("rcpt {to}"),
+        ServerEvent::MessageStart(e) => {
+            let rcpts: Vec<String> = e.recipients.iter().map(ToString::to_string).collect();
+            format!(
+                "start from={} to={} body={:?} smtputf8={} chunked={}",
+                e.from,
+                rcpts.join(","),
+                e.body,
+                e.smtputf8,
+                e.chunked
+            )
+        }
+        ServerEvent::MessageData(d) => format!("data \"{}\"", escape(d)),
+        ServerEvent::MessageEnd { size, .. } => format!("end size={size}"),
+        ServerEvent::MessageAborted(r) => format!("aborted {r:?}"),
+        ServerEvent::Violation(v) => format!("violation {v:?}"),
+    }
+}
