@@ -150,7 +150,10 @@ pub struct ConnInfo {
 pub struct Work<H: Handler>(Box<dyn FnOnce() -> Completion<H> + Send>);
 
 /// The result of [`Work`], applied to the handler and its session back on the event loop.
-pub struct Completion<H: Handler>(Box<dyn FnOnce(&mut H, &mut H::Session, Instant) + Send>);
+pub struct Completion<H: Handler>(Box<ApplyFn<H>>);
+
+/// What a [`Completion`] runs on the event loop.
+type ApplyFn<H> = dyn FnOnce(&mut H, &mut <H as Handler>::Session, Instant) + Send;
 
 impl<H: Handler> Work<H> {
     /// Wraps a blocking closure.

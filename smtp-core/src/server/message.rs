@@ -123,11 +123,7 @@ impl ServerSession {
     }
 
     fn data_done(&mut self) {
-        let Some(Reception::Data {
-            size,
-            refused,
-            decoder,
-        }) = self.reception.take()
+        let Some(Reception::Data { size, refused, .. }) = self.reception.take()
         else {
             unreachable!("data_done runs at the end of DATA");
         };
@@ -142,7 +138,6 @@ impl ServerSession {
                 replies::long_text_line(self.config.limits.text_line),
             )),
         };
-        drop(decoder);
         match refusal {
             Some((violation, reply)) => {
                 self.violation(violation);
