@@ -1,1 +1,401 @@
-//! Placeholder while the crate is written.
+//! Drives any buzon [`Session`](session_api::Session) over [smol]: async-io sockets and timers,
+//! storage work on `blocking` threads. No protocol logic lives here: the adapter moves bytes,
+//! time and [`Work`](session_api::Work) between the socket, the session and its
+//! [`Handler`](session_api::Handler), and never looks at what the bytes mean.
+//!
+//! # The loop
+//!
+//! [`serve`] accepts connections and spawns one task per connection. Each task opens a session
+//! and its handler through the [`Service`] and then repeats:
+//!
+//! 1. **Pump.** Offer the kept input to [`Session::handle_input`](session_api::Session::handle_input)
+//!    and keep what it did not consume; drain
+//!    [`poll_event`](session_api::Session::poll_event) into
+//!    [`Handler::on_event`](session_api::Handler::on_event) (a returned `Work` is started on a
+//!    `blocking` thread with [`blocking::unblock`]); drain
+//!    [`poll_transmit`](session_api::Session::poll_transmit) into the output buffer. Repeat while
+//!    anything moved, because answering an event can let the session consume more of the kept
+//!    input (pipelined commands).
+//! 2. **Wait** for the first of:
+//!    - the socket being readable, only while the kept input is under
+//!      [`Options::read_buffer`] and the unsent output under [`Options::max_output`]
+//!      (backpressure: a peer that does not read our replies stops being read);
+//!    - the socket being writable, only while output is pending. Reading and writing are
+//!      awaited together, so a peer that sends a huge request without reading the replies does
+//!      not deadlock against us;
+//!    - the deadline from [`poll_timeout`](session_api::Session::poll_timeout)
+//!      (then [`handle_timeout`](session_api::Session::handle_timeout));
+//!    - the oldest running `Work` finishing (its [`Completion`](session_api::Completion) is
+//!      applied; completions are applied in the order the work was started);
+//!    - the server shutting down ([`handle_shutdown`](session_api::Session::handle_shutdown),
+//!      once).
+//!
+//!    A read of zero bytes calls [`handle_eof`](session_api::Session::handle_eof).
+//! 3. Once [`is_closed`](session_api::Session::is_closed) is true, every byte of output is
+//!    written and no `Work` is running, the write half is shut down,
+//!    [`Handler::on_close`](session_api::Handler::on_close) is called and whatever the peer still
+//!    sends is read and thrown away until its EOF (for at most [`Options::linger`], and only
+//!    what has already arrived once the server is shutting down). That last step keeps the
+//!    kernel from answering unread input with a reset, which could destroy our final reply
+//!    before the peer reads it.
+//!
+//! The adapter has no timeouts of its own besides [`Options::linger`]: idle and command
+//! timeouts are the session's business, through `poll_timeout`. Socket errors are logged at
+//! `debug` and end the connection; `on_close` is still called. A panic inside a session,
+//! handler or `Work` is caught at the connection boundary, logged at `error` and ends only that
+//! connection (without `on_close`: the handler may be in any state).
+//!
+//! Fsync and other blocking storage calls run as `Work` on `blocking`'s thread pool, so one slow
+//! disk never stalls the other sessions on the executor.
+//!
+//! # Example
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use adapter_smol::{Options, Shutdown};
+//! use session_api::Service;
+//!
+//! fn main_loop<S: Service>(service: S) -> std::io::Result<()> {
+//!     let listener = std::net::TcpListener::bind("127.0.0.1:2525")?;
+//!     let shutdown = Shutdown::new();
+//!     let trigger = shutdown.clone();
+//!     std::thread::spawn(move || {
+//!         // e.g. wait for SIGTERM with signal-hook here
+//!         trigger.trigger();
+//!     });
+//!     adapter_smol::run(listener, Arc::new(service), shutdown, Options::default())
+//! }
+//! ```
+#![forbid(unsafe_code)]
+#![warn(missing_docs, unreachable_pub)]
+
+mod conn;
+
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::future::Future;
+use std::io;
+use std::net::TcpListener;
+use std::num::NonZeroUsize;
+use std::pin::pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_io::{Async, Timer, block_on};
+use futures_lite::future;
+use session_api::Service;
+use smol::channel::{Receiver, Sender};
+use smol::lock::Semaphore;
+use smol::{Executor, Task};
+
+/// Tuning for [`serve`] and [`run`]. Start from [`Options::default`].
+///
+/// ```
+/// use std::time::Duration;
+/// let opts = adapter_smol::Options {
+///     grace: Duration::from_secs(5),
+///     max_connections: Some(1000),
+///     ..Default::default()
+/// };
+/// # let _ = opts;
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Options {
+    /// Most bytes of peer input kept unconsumed per connection. While this much is kept the
+    /// socket is not read (the session is waiting for a decision, or needs a longer line than it
+    /// allows). Default 64 KiB; 0 is treated as 1.
+    pub read_buffer: usize,
+    /// While at least this many bytes of output are unsent, the socket is not read and the
+    /// session is offered no input, so a peer that does not read cannot make us buffer without
+    /// bound. Default 256 KiB; 0 is treated as 1.
+    pub max_output: usize,
+    /// After shutdown, how long [`serve`] waits for sessions to say goodbye and close before it
+    /// drops the rest. Default 10 s.
+    pub grace: Duration,
+    /// Once a session is closed: how long a peer may take without progress to read the rest of
+    /// the output, and then how long we wait for its EOF before dropping the socket (cut short
+    /// by shutdown). Default 5 s.
+    pub linger: Duration,
+    /// Most sessions open at once; while at the limit no new connection is accepted (they wait
+    /// in the kernel's backlog). A connection stops counting once its session is closed, even if
+    /// it still lingers for the peer's EOF. `None` (the default) means no limit; `Some(0)` is
+    /// treated as `Some(1)`.
+    pub max_connections: Option<usize>,
+    /// Executor threads started by [`run`] (not used by [`serve`]). `None` (the default) means
+    /// [`std::thread::available_parallelism`]; `Some(0)` is treated as `Some(1)`.
+    pub threads: Option<usize>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            read_buffer: 64 * 1024,
+            max_output: 256 * 1024,
+            grace: Duration::from_secs(10),
+            linger: Duration::from_secs(5),
+            max_connections: None,
+            threads: None,
+        }
+    }
+}
+
+/// A cloneable shutdown signal: [`trigger`](Shutdown::trigger) it from anywhere (a signal
+/// thread, a test) and every [`wait`](Shutdown::wait) resolves.
+///
+/// Triggering is permanent and idempotent. Dropping every handle does not trigger it.
+///
+/// ```
+/// let shutdown = adapter_smol::Shutdown::new();
+/// let waiter = shutdown.wait();
+/// let handle = shutdown.clone();
+/// std::thread::spawn(move || handle.trigger()).join().unwrap();
+/// futures_lite::future::block_on(waiter);
+/// assert!(shutdown.is_triggered());
+/// ```
+#[derive(Debug, Clone)]
+pub struct Shutdown {
+    // Nothing is ever sent: closing the channel is the broadcast, and a closed channel stays
+    // closed. Every handle keeps a sender, so dropping handles never closes it by accident.
+    tx: Sender<Infallible>,
+    rx: Receiver<Infallible>,
+}
+
+impl Default for Shutdown {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Shutdown {
+    /// A signal that has not been triggered.
+    pub fn new() -> Self {
+        let (tx, rx) = smol::channel::bounded(1);
+        Shutdown { tx, rx }
+    }
+
+    /// Triggers the signal; every current and future [`wait`](Shutdown::wait) resolves.
+    pub fn trigger(&self) {
+        self.tx.close();
+    }
+
+    /// True once [`trigger`](Shutdown::trigger) has been called on any clone.
+    pub fn is_triggered(&self) -> bool {
+        self.tx.is_closed()
+    }
+
+    /// A future that resolves once the signal is triggered. It owns a handle, so it can be
+    /// passed to [`serve`] or moved into a task.
+    pub fn wait(&self) -> impl Future<Output = ()> + Send + 'static {
+        let this = self.clone();
+        async move { this.triggered().await }
+    }
+
+    /// Like [`wait`](Shutdown::wait) without cloning the handle.
+    pub(crate) async fn triggered(&self) {
+        // `recv` can only fail, and only once the channel is closed.
+        let _ = self.rx.recv().await;
+    }
+}
+
+/// Serves connections from `listener` on `executor` until `shutdown` resolves.
+///
+/// Each connection gets a session and handler from [`Service::open`] and its own task (see the
+/// [crate docs](crate) for its loop). When `shutdown` resolves, the listener is closed (new
+/// connections are refused), every live session gets
+/// [`handle_shutdown`](session_api::Session::handle_shutdown), and `serve` waits up to
+/// [`Options::grace`] for them to close; any still open are then dropped (their handlers still
+/// get [`on_close`](session_api::Handler::on_close)). Errors from `accept` are logged and
+/// retried, so this returns `Ok` after a shutdown; it fails only if the listener is unusable.
+///
+/// The executor must be running on at least one thread for connections to make progress;
+/// [`run`] sets that up.
+///
+/// ```no_run
+/// use std::{net::TcpListener, sync::Arc};
+/// use adapter_smol::{Options, Shutdown};
+/// use smol::{Async, Executor};
+///
+/// fn serve_on_one_thread<S: session_api::Service>(service: S) -> std::io::Result<()> {
+///     let listener = Async::<TcpListener>::bind(([127, 0, 0, 1], 0))?;
+///     println!("listening on {}", listener.get_ref().local_addr()?);
+///     let shutdown = Shutdown::new();
+///     let ex = Executor::new();
+///     let service = Arc::new(service);
+///     let serving = adapter_smol::serve(&ex, listener, service, shutdown.wait(), Options::default());
+///     smol::block_on(ex.run(serving))
+/// }
+/// ```
+pub async fn serve<S: Service>(
+    executor: &Executor<'_>,
+    listener: Async<TcpListener>,
+    service: Arc<S>,
+    shutdown: impl Future<Output = ()>,
+    opts: Options,
+) -> io::Result<()> {
+    let local = listener.get_ref().local_addr()?;
+    tracing::info!(%local, "serving");
+    let limits = conn::Limits {
+        read_buffer: opts.read_buffer.max(1),
+        max_output: opts.max_output.max(1),
+        linger: opts.linger,
+    };
+    let permits = opts
+        .max_connections
+        .map(|n| Arc::new(Semaphore::new(n.max(1))));
+    // Told to every session when `shutdown` resolves.
+    let stop = Shutdown::new();
+    let mut shutdown = pin!(shutdown);
+    let mut tasks: Vec<Task<()>> = Vec::new();
+    let mut prune_at = 64;
+
+    loop {
+        let permit = match &permits {
+            Some(sem) => {
+                let acquired = future::or(async { Some(sem.acquire_arc().await) }, async {
+                    shutdown.as_mut().await;
+                    None
+                })
+                .await;
+                match acquired {
+                    Some(permit) => Some(permit),
+                    None => break,
+                }
+            }
+            None => None,
+        };
+        let accepted = future::or(async { Some(listener.accept().await) }, async {
+            shutdown.as_mut().await;
+            None
+        })
+        .await;
+        let Some(accepted) = accepted else { break };
+        match accepted {
+            Ok((stream, peer)) => {
+                // Forget finished tasks now and then; amortised O(1) per connection.
+                if tasks.len() >= prune_at {
+                    tasks.retain(|task| !task.is_finished());
+                    prune_at = (tasks.len() * 2).max(64);
+                }
+                let task = conn::connection(
+                    Arc::clone(&service),
+                    stream,
+                    peer,
+                    stop.clone(),
+                    limits.clone(),
+                    permit,
+                );
+                tasks.push(executor.spawn(task));
+            }
+            Err(e) if is_transient(&e) => tracing::debug!(error = %e, "accept failed"),
+            Err(e) => {
+                // Usually out of file descriptors: back off instead of spinning.
+                tracing::warn!(error = %e, "accept failed; retrying in 100 ms");
+                let stopped = future::or(
+                    async {
+                        Timer::after(Duration::from_millis(100)).await;
+                        false
+                    },
+                    async {
+                        shutdown.as_mut().await;
+                        true
+                    },
+                )
+                .await;
+                if stopped {
+                    break;
+                }
+            }
+        }
+    }
+
+    drop(listener);
+    let mut live: VecDeque<Task<()>> = tasks.into_iter().filter(|t| !t.is_finished()).collect();
+    tracing::info!(%local, connections = live.len(), "shutting down");
+    stop.trigger();
+    let all_closed = future::or(
+        async {
+            while let Some(task) = live.front_mut() {
+                task.await;
+                live.pop_front();
+            }
+            true
+        },
+        async {
+            Timer::after(opts.grace).await;
+            false
+        },
+    )
+    .await;
+    if !all_closed {
+        tracing::warn!(
+            connections = live.len(),
+            "grace period over; dropping connections"
+        );
+        for task in live {
+            task.cancel().await;
+        }
+    }
+    tracing::info!(%local, "stopped");
+    Ok(())
+}
+
+/// Runs [`serve`] on a new executor with [`Options::threads`] threads (this one included) and
+/// blocks until it returns, i.e. until `shutdown` is triggered and the sessions are closed.
+///
+/// The listener is made non-blocking here.
+///
+/// ```no_run
+/// use std::sync::Arc;
+/// use adapter_smol::{Options, Shutdown};
+///
+/// fn start<S: session_api::Service>(service: S) -> std::io::Result<()> {
+///     let listener = std::net::TcpListener::bind("0.0.0.0:25")?;
+///     let shutdown = Shutdown::new();
+///     // Hand `shutdown.clone()` to the signal thread, which calls `trigger()`.
+///     let opts = Options { threads: Some(4), ..Options::default() };
+///     adapter_smol::run(listener, Arc::new(service), shutdown, opts)
+/// }
+/// ```
+pub fn run<S: Service>(
+    listener: TcpListener,
+    service: Arc<S>,
+    shutdown: Shutdown,
+    opts: Options,
+) -> io::Result<()> {
+    let listener = Async::new(listener)?;
+    let threads = match opts.threads {
+        Some(n) => n.max(1),
+        None => std::thread::available_parallelism().map_or(1, NonZeroUsize::get),
+    };
+    let executor = Executor::new();
+    let done = Shutdown::new();
+
+    /// Stops the worker threads however `run` exits, or the scope would never join them.
+    struct StopWorkers<'a>(&'a Shutdown);
+    impl Drop for StopWorkers<'_> {
+        fn drop(&mut self) {
+            self.0.trigger();
+        }
+    }
+
+    std::thread::scope(|scope| {
+        let _stop_workers = StopWorkers(&done);
+        for i in 1..threads {
+            std::thread::Builder::new()
+                .name(format!("buzon-smol-{i}"))
+                .spawn_scoped(scope, || block_on(executor.run(done.triggered())))?;
+        }
+        block_on(executor.run(serve(&executor, listener, service, shutdown.wait(), opts)))
+    })
+}
+
+/// Accept errors that concern one connection only and are retried at once.
+fn is_transient(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::Interrupted
+            | io::ErrorKind::WouldBlock
+    )
+}

@@ -1,0 +1,416 @@
+//! One connection's task: the loop described in the crate docs.
+
+use std::collections::VecDeque;
+use std::io::{self, Read as _};
+use std::net::{Shutdown as HalfClose, SocketAddr, TcpStream};
+use std::panic::AssertUnwindSafe;
+use std::pin::pin;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_io::{Async, Timer};
+use futures_lite::future::{self, FutureExt};
+use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use session_api::{Completion, ConnInfo, Handler, Service, Session};
+use smol::Task;
+use smol::lock::SemaphoreGuardArc;
+use tracing::Instrument;
+
+use crate::Shutdown;
+
+/// Most bytes read from the socket at once (also the most the input buffer grows per read).
+const READ_CHUNK: usize = 16 * 1024;
+
+/// Loop turns before a connection yields to the executor. Reads and writes that succeed at once
+/// never return `Pending`, so without this one busy peer could hold an executor thread.
+const BUDGET: u32 = 32;
+
+/// The parts of [`Options`](crate::Options) a connection needs, already normalised.
+#[derive(Debug, Clone)]
+pub(crate) struct Limits {
+    pub(crate) read_buffer: usize,
+    pub(crate) max_output: usize,
+    pub(crate) linger: Duration,
+}
+
+/// The task for one accepted connection. Never panics: a panic in the session, the handler or
+/// their work is caught here, logged, and ends this connection only.
+pub(crate) async fn connection<S: Service>(
+    service: Arc<S>,
+    stream: Async<TcpStream>,
+    peer: SocketAddr,
+    stop: Shutdown,
+    limits: Limits,
+    permit: Option<SemaphoreGuardArc>,
+) {
+    let span = tracing::debug_span!("conn", %peer);
+    let task = async move {
+        // Held while the session is open; the lingering drain after it does not count.
+        let permit = permit;
+        let local = match stream.get_ref().local_addr() {
+            Ok(local) => local,
+            Err(e) => {
+                tracing::debug!(error = %e, "connection gone before it was opened");
+                return;
+            }
+        };
+        // Output is written in whole buffers; Nagle's algorithm would only delay replies.
+        if let Err(e) = stream.get_ref().set_nodelay(true) {
+            tracing::debug!(error = %e, "could not set TCP_NODELAY");
+        }
+        let (session, handler) = service.open(&ConnInfo { peer, local }, Instant::now());
+        drop(service);
+        tracing::debug!(%local, "open");
+
+        let mut driver = Driver::<S::Handler>::new(handler, session);
+        match driver.drive(&stream, &stop, &limits).await {
+            Ok(()) => {
+                if let Err(e) = stream.get_ref().shutdown(HalfClose::Write) {
+                    tracing::debug!(error = %e, "shutdown of the write half failed");
+                }
+                driver.close();
+                drop(driver);
+                drop(permit);
+                tracing::debug!("closed");
+                drain_until_eof(&stream, limits.linger, &stop).await;
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "connection dropped");
+                driver.close();
+            }
+        }
+    };
+    if AssertUnwindSafe(task.instrument(span))
+        .catch_unwind()
+        .await
+        .is_err()
+    {
+        tracing::error!(%peer, "connection task panicked; connection dropped");
+    }
+}
+
+/// Reads and discards what the peer still sends until its EOF, an error or `limit` is over.
+///
+/// Closing a socket with unread input makes the kernel send a reset, and a reset can destroy
+/// data we sent but the peer has not read yet (our last reply). Once the server is shutting
+/// down we only take what has already arrived, so `serve` is not held up by idle peers.
+async fn drain_until_eof(stream: &Async<TcpStream>, limit: Duration, stop: &Shutdown) {
+    let end = Instant::now().checked_add(limit);
+    let mut sink = [0u8; 4096];
+    let drain = async {
+        let mut reader = stream;
+        let mut budget = BUDGET;
+        loop {
+            match reader.read(&mut sink).await {
+                Ok(0) => return,
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return,
+            }
+            if end.is_some_and(|end| Instant::now() >= end) {
+                return;
+            }
+            budget -= 1;
+            if budget == 0 {
+                budget = BUDGET;
+                future::yield_now().await;
+            }
+        }
+    };
+    let stopped = future::or(
+        async {
+            drain.await;
+            false
+        },
+        future::or(
+            async {
+                Timer::after(limit).await;
+                false
+            },
+            async {
+                stop.triggered().await;
+                true
+            },
+        ),
+    )
+    .await;
+    if stopped {
+        // The socket is non-blocking: read what is already there, at most a bounded amount.
+        let mut reader = stream.get_ref();
+        for _ in 0..256 {
+            match reader.read(&mut sink) {
+                Ok(n) if n > 0 => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                _ => break,
+            }
+        }
+    }
+}
+
+/// Why the wait in [`Driver::drive`] ended.
+enum Wake<H: Handler> {
+    Stop,
+    Work(Completion<H>),
+    Timer,
+    Wrote(io::Result<usize>),
+    Read(io::Result<usize>),
+}
+
+/// A session, its handler and the buffers between them and the socket.
+struct Driver<H: Handler> {
+    handler: H,
+    session: H::Session,
+    /// Input the session has not consumed yet, oldest first.
+    input: Vec<u8>,
+    /// Output; `output[..sent]` is already written.
+    output: Vec<u8>,
+    sent: usize,
+    /// Work running on blocking threads, in the order it was started; completions are applied
+    /// in that order.
+    works: VecDeque<Task<Completion<H>>>,
+    /// `Handler::on_close` has been called.
+    closed: bool,
+}
+
+impl<H: Handler> Driver<H> {
+    fn new(handler: H, session: H::Session) -> Self {
+        Driver {
+            handler,
+            session,
+            input: Vec::new(),
+            output: Vec::new(),
+            sent: 0,
+            works: VecDeque::new(),
+            closed: false,
+        }
+    }
+
+    /// Bytes of output not yet written.
+    fn pending(&self) -> usize {
+        self.output.len() - self.sent
+    }
+
+    /// Calls `Handler::on_close` once.
+    fn close(&mut self) {
+        if !self.closed {
+            self.closed = true;
+            self.handler.on_close();
+        }
+    }
+
+    /// Step 1 of the loop: offer kept input, answer events, collect output; repeat while
+    /// anything moved, since an answered event can let the session consume more input.
+    fn pump(&mut self, limits: &Limits, now: Instant) {
+        // Reclaim written output once it is at least half the buffer: amortised O(1) per byte,
+        // and the buffer stays bounded even when the peer reads slowly but never fully catches up.
+        if self.sent > 0 && self.sent >= self.pending() {
+            self.output.drain(..self.sent);
+            self.sent = 0;
+        }
+        loop {
+            let mut moved = false;
+            if !self.input.is_empty()
+                && self.pending() < limits.max_output
+                && !self.session.is_closed()
+            {
+                // `min` so a session that over-reports cannot make us panic.
+                let used = self
+                    .session
+                    .handle_input(&self.input, now)
+                    .min(self.input.len());
+                if used > 0 {
+                    self.input.drain(..used);
+                    moved = true;
+                }
+            }
+            while let Some(event) = self.session.poll_event() {
+                moved = true;
+                if let Some(work) = self.handler.on_event(&mut self.session, event, now) {
+                    self.works.push_back(blocking::unblock(move || work.run()));
+                }
+            }
+            self.session.poll_transmit(&mut self.output);
+            if !moved {
+                break;
+            }
+        }
+    }
+
+    /// Runs the loop until the session is closed with its output written (`Ok`) or the socket
+    /// fails (`Err`). Either way the caller then calls [`close`](Driver::close).
+    async fn drive(
+        &mut self,
+        stream: &Async<TcpStream>,
+        stop: &Shutdown,
+        limits: &Limits,
+    ) -> io::Result<()> {
+        let mut eof = false;
+        let mut stopping = false;
+        let mut timer = Timer::never();
+        let mut armed: Option<Instant> = None;
+        // Once the session is closed with output pending: when we give up on the peer reading it.
+        let mut flush_by: Option<Instant> = None;
+        let mut budget = BUDGET;
+        // One wait for the whole connection: a fresh one per turn would touch the channel
+        // shared by every connection on every wake.
+        let mut stop_wait = pin!(stop.triggered());
+        let mut now = Instant::now();
+        loop {
+            self.pump(limits, now);
+
+            let closed = self.session.is_closed();
+            if closed && self.pending() == 0 && self.works.is_empty() {
+                return Ok(());
+            }
+            if closed && self.pending() > 0 {
+                if flush_by.is_none() {
+                    flush_by = now.checked_add(limits.linger);
+                }
+            } else {
+                flush_by = None;
+            }
+            let deadline = match (self.session.poll_timeout(), flush_by) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            if deadline != armed {
+                if let Some(at) = deadline {
+                    timer.set_at(at);
+                }
+                armed = deadline;
+            }
+
+            // Backpressure: read only while there is room for input and the peer keeps up.
+            let can_read = !eof
+                && !closed
+                && self.input.len() < limits.read_buffer
+                && self.pending() < limits.max_output;
+            let filled = self.input.len();
+            if can_read {
+                let room = (limits.read_buffer - filled).min(READ_CHUNK);
+                self.input.resize(filled + room, 0);
+            }
+
+            let wake = {
+                let Driver {
+                    input,
+                    output,
+                    sent,
+                    works,
+                    ..
+                } = &mut *self;
+                let sent = *sent;
+                let timer = &mut timer;
+                let stop_wait = stop_wait.as_mut();
+                let stop_f = async {
+                    if stopping {
+                        future::pending().await
+                    } else {
+                        stop_wait.await;
+                        Wake::Stop
+                    }
+                };
+                let work_f = async {
+                    match works.front_mut() {
+                        Some(task) => Wake::Work(task.await),
+                        None => future::pending().await,
+                    }
+                };
+                let timer_f = async {
+                    if armed.is_some() {
+                        timer.await;
+                        Wake::Timer
+                    } else {
+                        future::pending().await
+                    }
+                };
+                // Writing and reading are awaited together: a peer that sends a large request
+                // without reading our replies must not deadlock us (GUIDE pitfall 10).
+                let write_f = async {
+                    if sent < output.len() {
+                        let mut writer = stream;
+                        Wake::Wrote(writer.write(&output[sent..]).await)
+                    } else {
+                        future::pending().await
+                    }
+                };
+                let read_f = async {
+                    if can_read {
+                        let mut reader = stream;
+                        Wake::Read(reader.read(&mut input[filled..]).await)
+                    } else {
+                        future::pending().await
+                    }
+                };
+                future::or(
+                    stop_f,
+                    future::or(work_f, future::or(timer_f, future::or(write_f, read_f))),
+                )
+                .await
+            };
+            let got = match &wake {
+                Wake::Read(Ok(n)) => *n,
+                _ => 0,
+            };
+            self.input.truncate(filled + got);
+
+            now = Instant::now();
+            match wake {
+                Wake::Stop => {
+                    stopping = true;
+                    self.session.handle_shutdown(now);
+                }
+                Wake::Work(completion) => {
+                    self.works.pop_front();
+                    completion.apply(&mut self.handler, &mut self.session, now);
+                }
+                Wake::Timer => {
+                    // A fired timer is spent; re-arm on the next turn.
+                    armed = None;
+                    if flush_by.is_some_and(|at| now >= at) {
+                        return Err(io::Error::new(
+                            io::ErrorKind::TimedOut,
+                            "peer did not read the last output in time",
+                        ));
+                    }
+                    self.session.handle_timeout(now);
+                }
+                Wake::Wrote(Ok(0)) => return Err(io::ErrorKind::WriteZero.into()),
+                Wake::Wrote(Ok(n)) => {
+                    self.sent += n;
+                    if self.sent == self.output.len() {
+                        self.output.clear();
+                        self.sent = 0;
+                    }
+                    if flush_by.is_some() {
+                        flush_by = now.checked_add(limits.linger);
+                    }
+                }
+                Wake::Read(Ok(0)) => {
+                    eof = true;
+                    self.session.handle_eof(now);
+                }
+                Wake::Read(Ok(_)) => {}
+                Wake::Read(Err(e)) | Wake::Wrote(Err(e))
+                    if e.kind() == io::ErrorKind::Interrupted => {}
+                Wake::Read(Err(e)) | Wake::Wrote(Err(e)) => return Err(e),
+            }
+
+            budget -= 1;
+            if budget == 0 {
+                budget = BUDGET;
+                future::yield_now().await;
+            }
+        }
+    }
+}
+
+impl<H: Handler> Drop for Driver<H> {
+    /// Covers the task being cancelled (grace period over): the handler still hears about it.
+    /// Skipped while unwinding, where a second panic would abort the process.
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            self.close();
+        }
+    }
+}
