@@ -1,1 +1,56 @@
-fn main() {}
+//! `buzon`: the command line of the buzon mail system.
+//!
+//! - `buzon serve`: an SMTP server delivering into Maildir, over smol or mio.
+//! - `buzon replay FILE`: replays a recorded SMTP transcript against the current core.
+
+mod host;
+mod record;
+mod replay;
+mod serve;
+mod settings;
+
+use clap::{Parser, Subcommand};
+
+/// The buzon mail system.
+#[derive(Debug, Parser)]
+#[command(name = "buzon", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the SMTP server: accept mail for the configured domains into Maildir.
+    Serve(settings::ServeArgs),
+    /// Replay recorded SMTP transcripts against the current server core and show differences.
+    Replay(replay::ReplayArgs),
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if !e.use_stderr() => e.exit(), // --help, --version
+        Err(e) => {
+            // clap's report spans several lines with usage; one line naming the problem is
+            // what a script's log needs, and --help has the rest.
+            let rendered = e.render().to_string();
+            let first = rendered.lines().next().unwrap_or("invalid arguments");
+            let first = first.strip_prefix("error: ").unwrap_or(first);
+            eprintln!("buzon: error: {first} (see buzon --help)");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    let result = match cli.command {
+        Command::Serve(args) => serve::run(args),
+        Command::Replay(args) => replay::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            // One line naming the problem: the chain of causes joined, no backtrace.
+            eprintln!("buzon: error: {e:#}");
+            std::process::ExitCode::from(2)
+        }
+    }
+}

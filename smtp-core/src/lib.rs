@@ -41,8 +41,7 @@ pub mod transcript;
 
 pub use config::{Limits, ServerConfig, Timeouts};
 pub use event::{
-    AbortReason, BodyType, Envelope, ServerEvent, Ticket, TimerKind, UsageError, Verdict,
-    Violation,
+    AbortReason, BodyType, Envelope, ServerEvent, Ticket, TimerKind, UsageError, Verdict, Violation,
 };
 pub use reply::{EnhancedCode, Reply};
 pub use server::ServerSession;

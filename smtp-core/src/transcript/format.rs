@@ -146,7 +146,8 @@ fn parse_enhanced(s: &str) -> Option<EnhancedCode> {
     let class: u8 = it.next()?.parse().ok()?;
     let subject: u16 = it.next()?.parse().ok()?;
     let detail: u16 = it.next()?.parse().ok()?;
-    (it.next().is_none() && matches!(class, 2 | 4 | 5)).then_some(EnhancedCode(class, subject, detail))
+    (it.next().is_none() && matches!(class, 2 | 4 | 5))
+        .then_some(EnhancedCode(class, subject, detail))
 }
 
 /// Turns the escapes `\r \n \t \\ \xHH` into bytes; other backslashes stay literal.

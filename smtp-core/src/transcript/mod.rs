@@ -42,7 +42,7 @@ mod run;
 
 pub use format::{Item, ParseError, Transcript, escape, unescape};
 pub use record::Recorder;
-pub use run::{Outcome, Split, describe_event, replay, replay_split};
+pub use run::{Mismatch, Outcome, Script, Split, describe_event, replay, replay_split};
 
 #[cfg(doc)]
 use crate::ServerSession;

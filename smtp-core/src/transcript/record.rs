@@ -39,8 +39,14 @@ impl Recorder {
             ("max_errors", l.errors.to_string()),
             ("command_line", l.command_line.to_string()),
             ("text_line", l.text_line.to_string()),
-            ("command_timeout", config.timeouts.command.as_secs().to_string()),
-            ("data_timeout", config.timeouts.data_block.as_secs().to_string()),
+            (
+                "command_timeout",
+                config.timeouts.command.as_secs().to_string(),
+            ),
+            (
+                "data_timeout",
+                config.timeouts.data_block.as_secs().to_string(),
+            ),
         ] {
             t.config.push((k.to_owned(), v));
         }
@@ -98,6 +104,11 @@ impl Recorder {
     /// The host answered a message end with `reply`.
     pub fn message_decision(&mut self, reply: &Reply) {
         self.t.data_decisions.push(reply.clone());
+    }
+
+    /// True if the client has sent nothing yet (a port probe, a health check).
+    pub fn is_silent(&self) -> bool {
+        !self.t.items.iter().any(|i| matches!(i, Item::Client(_)))
     }
 
     /// The transcript so far.

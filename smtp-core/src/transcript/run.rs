@@ -85,7 +85,7 @@ pub fn replay(t: &Transcript, start: Instant) -> Outcome {
 
 /// Replays `t`, cutting client writes as `split` says.
 pub fn replay_split(t: &Transcript, start: Instant, mut split: Split<'_>) -> Outcome {
-    let config = Arc::new(config_from(t));
+    let config = Arc::new(t.server_config());
     let mut host = ScriptedHost::new(t);
     let mut now = start;
     let mut session = ServerSession::new(config, now);
@@ -137,14 +137,14 @@ pub fn replay_split(t: &Transcript, start: Instant, mut split: Split<'_>) -> Out
                 host.drive(&mut session, &mut kept, &[], now, &mut output);
                 session.handle_eof(now);
                 host.drive(&mut session, &mut kept, &[], now, &mut output);
-                host.log.push("eof".to_owned());
+                host.note("eof".to_owned());
                 i += 1;
             }
         }
     }
     host.drive(&mut session, &mut kept, &[], now, &mut output);
     if session.is_closed() {
-        host.log.push("closed".to_owned());
+        host.note("closed".to_owned());
     }
     if mismatch.is_none() && output != expected {
         mismatch = Some(Mismatch {
@@ -161,54 +161,122 @@ pub fn replay_split(t: &Transcript, start: Instant, mut split: Split<'_>) -> Out
     }
 }
 
-/// Builds the server configuration from `! config` lines; unknown keys are ignored so that
-/// newer transcripts still replay.
-fn config_from(t: &Transcript) -> ServerConfig {
-    let mut c = ServerConfig::new(t.config_value("hostname").unwrap_or("mx.example.com"));
-    let num = |k: &str| t.config_value(k).and_then(|v| v.parse::<u64>().ok());
-    if let Some(v) = num("max_message") {
-        c.limits.message_size = v;
+impl Transcript {
+    /// Builds the server configuration from `! config` lines; unknown keys are ignored so that
+    /// newer transcripts still replay.
+    pub fn server_config(&self) -> ServerConfig {
+        let t = self;
+        let mut c = ServerConfig::new(t.config_value("hostname").unwrap_or("mx.example.com"));
+        let num = |k: &str| t.config_value(k).and_then(|v| v.parse::<u64>().ok());
+        if let Some(v) = num("max_message") {
+            c.limits.message_size = v;
+        }
+        if let Some(v) = num("max_recipients") {
+            c.limits.recipients = v as usize;
+        }
+        if let Some(v) = num("max_errors") {
+            c.limits.errors = v as u32;
+        }
+        if let Some(v) = num("command_line") {
+            c.limits.command_line = v as usize;
+        }
+        if let Some(v) = num("text_line") {
+            c.limits.text_line = v as usize;
+        }
+        if let Some(v) = num("command_timeout") {
+            c.timeouts.command = std::time::Duration::from_secs(v);
+        }
+        if let Some(v) = num("data_timeout") {
+            c.timeouts.data_block = std::time::Duration::from_secs(v);
+        }
+        c
     }
-    if let Some(v) = num("max_recipients") {
-        c.limits.recipients = v as usize;
-    }
-    if let Some(v) = num("max_errors") {
-        c.limits.errors = v as u32;
-    }
-    if let Some(v) = num("command_line") {
-        c.limits.command_line = v as usize;
-    }
-    if let Some(v) = num("text_line") {
-        c.limits.text_line = v as usize;
-    }
-    if let Some(v) = num("command_timeout") {
-        c.timeouts.command = std::time::Duration::from_secs(v);
-    }
-    if let Some(v) = num("data_timeout") {
-        c.timeouts.data_block = std::time::Duration::from_secs(v);
-    }
-    c
 }
 
-/// The host of a replay: decides by the transcript's `! decide` lines, else by its configured
-/// domains, else accepts.
-struct ScriptedHost<'t> {
-    t: &'t Transcript,
+/// The host's decisions as a transcript scripts them: recipients by `! decide rcpt` lines, else
+/// by the configured `domains`, else accepted; message ends by successive `! decide data` lines,
+/// else accepted. Usable by any host that wants to act out a transcript (the socket tests do).
+#[derive(Debug, Clone)]
+pub struct Script {
+    rcpt: Vec<(String, Reply)>,
     policy: Option<LocalDomains>,
-    data_decisions: std::slice::Iter<'t, Reply>,
-    log: Vec<String>,
+    data: std::collections::VecDeque<Reply>,
 }
 
-impl<'t> ScriptedHost<'t> {
-    fn new(t: &'t Transcript) -> Self {
-        ScriptedHost {
-            t,
+impl Script {
+    /// The decisions of `t`.
+    pub fn new(t: &Transcript) -> Self {
+        Script {
+            rcpt: t.rcpt_decisions.clone(),
             policy: t
                 .config_value("domains")
                 .map(|d| LocalDomains::new(d.split(',').map(str::trim))),
-            data_decisions: t.data_decisions.iter(),
-            log: Vec::new(),
+            data: t.data_decisions.iter().cloned().collect(),
         }
+    }
+
+    /// The verdict for a recipient.
+    pub fn recipient(&self, to: &crate::address::ForwardPath) -> Verdict {
+        let shown = to.to_string();
+        if let Some((_, reply)) = self.rcpt.iter().find(|(p, _)| *p == shown) {
+            return to_verdict(reply);
+        }
+        match &self.policy {
+            Some(p) => match p.check(to) {
+                Ok(_) => Verdict::Accept,
+                Err(r) => Verdict::Refuse(r),
+            },
+            None => Verdict::Accept,
+        }
+    }
+
+    /// The verdict for the next message end.
+    pub fn message(&mut self) -> Verdict {
+        self.data
+            .pop_front()
+            .as_ref()
+            .map_or(Verdict::Accept, to_verdict)
+    }
+}
+
+/// The host of a replay: acts out the [`Script`] and logs every event and decision.
+struct ScriptedHost {
+    script: Script,
+    log: Vec<String>,
+    /// The octets of the data events merged into the last log line, if it is one.
+    data: Option<Vec<u8>>,
+}
+
+impl ScriptedHost {
+    fn new(t: &Transcript) -> Self {
+        ScriptedHost {
+            script: Script::new(t),
+            log: Vec::new(),
+            data: None,
+        }
+    }
+
+    /// Logs `ev`. Adjacent data events become one line, escaped from their joined octets so
+    /// that a character cut between two reads reads the same as a whole one.
+    fn log_event(&mut self, ev: &ServerEvent) {
+        if let ServerEvent::MessageData(d) = ev {
+            if let Some(data) = &mut self.data {
+                data.extend_from_slice(d);
+                let line = format!("data \"{}\"", escape(data));
+                *self.log.last_mut().expect("the data line was logged") = line;
+            } else {
+                self.log.push(describe_event(ev));
+                self.data = Some(d.clone());
+            }
+            return;
+        }
+        self.note(describe_event(ev));
+    }
+
+    /// Logs a line that is not message data.
+    fn note(&mut self, line: String) {
+        self.data = None;
+        self.log.push(line);
     }
 
     /// Offers `input` (after what is kept), answers events, collects output; repeats while a
@@ -236,23 +304,14 @@ impl<'t> ScriptedHost<'t> {
     fn answer_events(&mut self, s: &mut ServerSession, now: Instant) -> bool {
         let mut decided = false;
         while let Some(ev) = s.poll_event() {
-            let line = describe_event(&ev);
-            match self.log.last_mut() {
-                // Data events are merged so the log is the same however input was cut.
-                Some(last) if line.starts_with("data ") && last.starts_with("data ") => {
-                    last.truncate(last.len() - 1);
-                    last.push_str(&line["data \"".len()..]);
-                }
-                _ => self.log.push(line),
-            }
+            // Data events are merged so the log is the same however input was cut.
+            self.log_event(&ev);
             let (ticket, verdict) = match ev {
-                ServerEvent::Recipient { ticket, to } => (ticket, self.rcpt_verdict(&to)),
-                ServerEvent::MessageEnd { ticket, .. } => {
-                    (ticket, self.data_decisions.next().map_or(Verdict::Accept, to_verdict))
-                }
+                ServerEvent::Recipient { ticket, to } => (ticket, self.script.recipient(&to)),
+                ServerEvent::MessageEnd { ticket, .. } => (ticket, self.script.message()),
                 _ => continue,
             };
-            self.log.push(match &verdict {
+            self.note(match &verdict {
                 Verdict::Accept => "decide accept".to_owned(),
                 Verdict::AcceptAs(id) => format!("decide accept as {id}"),
                 Verdict::Refuse(r) => format!("decide {r}"),
@@ -262,20 +321,6 @@ impl<'t> ScriptedHost<'t> {
             decided = true;
         }
         decided
-    }
-
-    fn rcpt_verdict(&self, to: &crate::address::ForwardPath) -> Verdict {
-        let shown = to.to_string();
-        if let Some((_, reply)) = self.t.rcpt_decisions.iter().find(|(p, _)| *p == shown) {
-            return to_verdict(reply);
-        }
-        match &self.policy {
-            Some(p) => match p.check(to) {
-                Ok(_) => Verdict::Accept,
-                Err(r) => Verdict::Refuse(r),
-            },
-            None => Verdict::Accept,
-        }
     }
 }
 

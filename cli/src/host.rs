@@ -1,0 +1,222 @@
+//! The SMTP host: answers the server core's events with the local-domain policy and Maildir
+//! storage.
+//!
+//! Recipients are decided at once (a pure check). Message data is written to the delivery's
+//! temporary file as it arrives (page-cache writes); the commit, with its fsyncs, runs as
+//! [`Work`] off the event loop, and only its success releases the 250.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use mailstore::{Delivery, MailStore, Mailbox, StoreError};
+use session_api::{Completion, ConnInfo, Handler, Service, Work};
+use smtp_core::policy::LocalDomains;
+use smtp_core::transcript::Recorder;
+use smtp_core::{EnhancedCode, Envelope, Reply, ServerConfig, ServerEvent, ServerSession, Verdict};
+
+use crate::record::Recorded;
+
+/// What every connection shares.
+pub(crate) struct SmtpService {
+    pub config: Arc<ServerConfig>,
+    pub policy: LocalDomains,
+    pub store: MailStore,
+    pub record_dir: Option<std::path::PathBuf>,
+}
+
+impl Service for SmtpService {
+    type Handler = SmtpHandler;
+
+    fn open(&self, conn: &ConnInfo, now: Instant) -> (Recorded, SmtpHandler) {
+        tracing::debug!(peer = %conn.peer, "connection");
+        let recorder = self.record_dir.as_ref().map(|dir| {
+            let rec = Recorder::new(&self.config, self.policy.domains(), now);
+            (rec, dir.clone())
+        });
+        let session = Recorded::new(ServerSession::new(self.config.clone(), now), recorder);
+        let handler = SmtpHandler {
+            shared: SharedRef {
+                policy: self.policy.clone(),
+                store: self.store.clone(),
+                hostname: self.config.hostname.clone(),
+            },
+            peer: conn.peer,
+            message: None,
+        };
+        (session, handler)
+    }
+}
+
+/// The parts of the service a handler needs (cheap clones).
+struct SharedRef {
+    policy: LocalDomains,
+    store: MailStore,
+    hostname: String,
+}
+
+/// One connection's host state.
+pub(crate) struct SmtpHandler {
+    shared: SharedRef,
+    peer: std::net::SocketAddr,
+    message: Option<Message>,
+}
+
+/// A message being received.
+struct Message {
+    id: String,
+    envelope: Envelope,
+    /// `Err` once storage failed: the rest of the data is dropped and the end refused.
+    delivery: Result<Delivery, StoreError>,
+}
+
+impl Handler for SmtpHandler {
+    type Session = Recorded;
+
+    fn on_event(
+        &mut self,
+        session: &mut Recorded,
+        event: ServerEvent,
+        now: Instant,
+    ) -> Option<Work<Self>> {
+        match event {
+            ServerEvent::Recipient { ticket, to } => {
+                let verdict = match self.shared.policy.check(&to) {
+                    Ok(_) => Verdict::Accept,
+                    Err(reply) => {
+                        tracing::info!(peer = %self.peer, %to, reply = %reply, "recipient refused");
+                        Verdict::Refuse(reply)
+                    }
+                };
+                session.decide(ticket, verdict, now);
+                None
+            }
+            ServerEvent::MessageStart(envelope) => {
+                self.message = Some(self.open_message(envelope));
+                None
+            }
+            ServerEvent::MessageData(bytes) => {
+                if let Some(Message {
+                    delivery: delivery @ Ok(_),
+                    ..
+                }) = &mut self.message
+                    && let Err(e) = delivery.as_mut().map(|d| d.write_all(&bytes))
+                        .unwrap_or(Ok(()))
+                {
+                    *delivery = Err(e);
+                }
+                None
+            }
+            ServerEvent::MessageEnd { ticket, size } => {
+                let message = self.message.take()?;
+                Some(Work::new(move || {
+                    let result = message.delivery.and_then(Delivery::commit);
+                    Completion::new(move |handler: &mut SmtpHandler, session: &mut Recorded, now| {
+                        let verdict = match result {
+                            Ok(delivered) => {
+                                let to: Vec<String> = message
+                                    .envelope
+                                    .recipients
+                                    .iter()
+                                    .map(ToString::to_string)
+                                    .collect();
+                                tracing::info!(
+                                    id = %message.id,
+                                    peer = %handler.peer,
+                                    from = %message.envelope.from,
+                                    to = %to.join(","),
+                                    size,
+                                    file = %delivered.name(),
+                                    "message accepted"
+                                );
+                                Verdict::AcceptAs(message.id)
+                            }
+                            Err(e) => {
+                                tracing::error!(id = %message.id, error = %e, "delivery failed");
+                                Verdict::Refuse(storage_failure(&e))
+                            }
+                        };
+                        session.decide(ticket, verdict, now);
+                    })
+                }))
+            }
+            ServerEvent::MessageAborted(reason) => {
+                if let Some(m) = self.message.take() {
+                    tracing::info!(id = %m.id, ?reason, "message dropped");
+                }
+                None
+            }
+            ServerEvent::Violation(v) => {
+                tracing::debug!(peer = %self.peer, violation = ?v, "protocol violation");
+                None
+            }
+            _ => None,
+        }
+    }
+
+    fn on_close(&mut self) {
+        // Dropping an unfinished delivery removes its temporary file.
+        self.message = None;
+    }
+}
+
+impl SmtpHandler {
+    /// Opens storage for a message and writes the trace headers (RFC 5321 section 4.4).
+    fn open_message(&self, envelope: Envelope) -> Message {
+        let id = next_id();
+        let delivery = self.mailboxes(&envelope).and_then(|boxes| {
+            let mut d = self.shared.store.begin(&boxes)?;
+            let date = time::OffsetDateTime::now_utc()
+                .format(&time::format_description::well_known::Rfc2822)
+                .unwrap_or_default();
+            let peer_ip = self.peer.ip().to_string();
+            let received = smtp_core::trace::received(&smtp_core::trace::ReceivedInfo {
+                envelope: &envelope,
+                peer_ip: &peer_ip,
+                by: &self.shared.hostname,
+                id: &id,
+                date: &date,
+            });
+            d.write_all(smtp_core::trace::return_path(&envelope.from).as_bytes())?;
+            d.write_all(received.as_bytes())?;
+            Ok(d)
+        });
+        if let Err(e) = &delivery {
+            tracing::error!(%id, error = %e, "cannot start delivery");
+        }
+        Message {
+            id,
+            envelope,
+            delivery,
+        }
+    }
+
+    /// The mailboxes of the accepted recipients (already checked by the policy at RCPT).
+    fn mailboxes(&self, envelope: &Envelope) -> Result<Vec<Mailbox>, StoreError> {
+        envelope
+            .recipients
+            .iter()
+            .filter_map(|to| self.shared.policy.check(to).ok())
+            .map(|r| Mailbox::new(&r.domain, &r.local))
+            .collect()
+    }
+}
+
+/// 452 4.3.1 when the disk is full, else 451 4.3.0 (RFC 3463 section 3.4).
+fn storage_failure(e: &StoreError) -> Reply {
+    if e.is_full() {
+        Reply::new(452, EnhancedCode(4, 3, 1), "Insufficient system storage, try again later")
+    } else {
+        Reply::new(451, EnhancedCode(4, 3, 0), "Local error in processing, try again later")
+    }
+}
+
+/// A message id unique within this host: microseconds since the epoch and a counter.
+fn next_id() -> String {
+    static SEQ: AtomicU64 = AtomicU64::new(0);
+    let micros = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64);
+    let seq = SEQ.fetch_add(1, Ordering::Relaxed);
+    format!("{micros:X}{:04X}", seq & 0xFFFF)
+}

@@ -1,0 +1,151 @@
+//! `buzon serve --record DIR`: each session written as a transcript that `buzon replay` (or
+//! any test suite using `smtp_core::transcript`) can replay.
+//!
+//! [`Recorded`] wraps the server session and notes exactly the bytes it consumed and produced,
+//! plus the host's refusals, so the transcript replays to the same replies.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use session_api::Session;
+use smtp_core::transcript::Recorder;
+use smtp_core::{Reply, ServerEvent, ServerSession, Ticket, Verdict};
+
+/// A server session that can record itself.
+pub(crate) struct Recorded {
+    inner: ServerSession,
+    recorder: Option<(Recorder, PathBuf)>,
+    /// Recipient events seen, so that a refusal can name its path.
+    last_recipient: Option<(Ticket, smtp_core::address::ForwardPath)>,
+}
+
+impl Recorded {
+    pub(crate) fn new(inner: ServerSession, recorder: Option<(Recorder, PathBuf)>) -> Self {
+        Recorded {
+            inner,
+            recorder,
+            last_recipient: None,
+        }
+    }
+
+    /// Answers a pending decision, noting refusals and message verdicts in the recording.
+    ///
+    /// A decision for a session that has meanwhile closed (the peer left while its message was
+    /// being stored) is dropped: there is nobody left to tell.
+    pub(crate) fn decide(&mut self, ticket: Ticket, verdict: Verdict, now: Instant) {
+        if let Some((rec, _)) = &mut self.recorder {
+            match &self.last_recipient {
+                Some((t, to)) if *t == ticket => {
+                    if let Verdict::Refuse(r) = &verdict {
+                        rec.refused_recipient(to, r);
+                    }
+                }
+                _ => rec.message_decision(&verdict_reply(&verdict)),
+            }
+        }
+        if let Err(e) = self.inner.decide(ticket, verdict, now) {
+            tracing::debug!(error = %e, "decision for a closed session dropped");
+        }
+    }
+}
+
+/// The reply a message verdict produces, as the recording needs it.
+fn verdict_reply(v: &Verdict) -> Reply {
+    use smtp_core::EnhancedCode;
+    match v {
+        Verdict::Accept => Reply::new(250, EnhancedCode(2, 0, 0), "Ok: queued"),
+        Verdict::AcceptAs(id) => Reply::new(250, EnhancedCode(2, 0, 0), format!("Ok: queued as {id}")),
+        Verdict::Refuse(r) => r.clone(),
+    }
+}
+
+impl Session for Recorded {
+    type Event = ServerEvent;
+
+    fn handle_input(&mut self, input: &[u8], now: Instant) -> usize {
+        let n = self.inner.handle_input(input, now);
+        if let Some((rec, _)) = &mut self.recorder
+            && n > 0
+        {
+            rec.client(&input[..n], now);
+        }
+        n
+    }
+
+    fn handle_eof(&mut self, now: Instant) {
+        if let Some((rec, _)) = &mut self.recorder {
+            rec.eof(now);
+        }
+        self.inner.handle_eof(now)
+    }
+
+    fn handle_timeout(&mut self, now: Instant) {
+        if let Some((rec, _)) = &mut self.recorder {
+            rec.timeout(now);
+        }
+        self.inner.handle_timeout(now)
+    }
+
+    fn handle_shutdown(&mut self, now: Instant) {
+        self.inner.handle_shutdown(now)
+    }
+
+    fn poll_transmit(&mut self, out: &mut Vec<u8>) -> usize {
+        let start = out.len();
+        let n = self.inner.poll_transmit(out);
+        if let Some((rec, _)) = &mut self.recorder
+            && n > 0
+        {
+            // `now` only matters for gaps, which the client side already marks.
+            let now = Instant::now();
+            rec.server(&out[start..], now);
+        }
+        n
+    }
+
+    fn poll_event(&mut self) -> Option<ServerEvent> {
+        let ev = self.inner.poll_event();
+        if let Some(ServerEvent::Recipient { ticket, to }) = &ev {
+            self.last_recipient = Some((*ticket, to.clone()));
+        }
+        ev
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        self.inner.poll_timeout().map(|(t, _)| t)
+    }
+
+    fn is_closed(&self) -> bool {
+        self.inner.is_closed()
+    }
+}
+
+impl Drop for Recorded {
+    /// Writes the transcript when the connection is done with the session.
+    fn drop(&mut self) {
+        let Some((rec, dir)) = self.recorder.take() else {
+            return;
+        };
+        // Connections that never said anything (port probes, health checks) are not worth a file.
+        if rec.is_silent() {
+            return;
+        }
+        static SEQ: AtomicU64 = AtomicU64::new(0);
+        let secs = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let name = format!(
+            "{secs}-{}-{}.txt",
+            std::process::id(),
+            SEQ.fetch_add(1, Ordering::Relaxed)
+        );
+        let text = format!(
+            "# recorded by buzon serve --record; replay with `buzon replay FILE`\n{}",
+            rec.finish()
+        );
+        if let Err(e) = std::fs::write(dir.join(&name), text) {
+            tracing::warn!(error = %e, dir = %dir.display(), "cannot write transcript");
+        }
+    }
+}

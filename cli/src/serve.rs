@@ -1,0 +1,101 @@
+//! `buzon serve`: wires settings, storage and the SMTP host to the chosen runtime.
+
+use std::net::{SocketAddr, TcpListener};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use mailstore::{MailStore, StoreOptions};
+use smtp_core::policy::LocalDomains;
+
+use crate::host::SmtpService;
+use crate::settings::{Runtime, ServeArgs, Settings};
+
+pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    init_logging();
+    let settings = Settings::resolve(args)?;
+    let store = MailStore::open_with(
+        &settings.storage,
+        StoreOptions::new()
+            .hostname(settings.hostname.clone())
+            .fsync(settings.fsync),
+    )
+    .with_context(|| format!("storage folder {}", settings.storage.display()))?;
+    let cleaned = store
+        .clean_tmp()
+        .with_context(|| format!("cleaning tmp/ under {}", settings.storage.display()))?;
+    if cleaned > 0 {
+        tracing::info!(files = cleaned, "removed unfinished deliveries from tmp/");
+    }
+    if let Some(dir) = &settings.record {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create --record folder {}", dir.display()))?;
+    }
+    let addr = SocketAddr::new(settings.bind, settings.port);
+    let listener = TcpListener::bind(addr).map_err(|e| {
+        let hint = match e.kind() {
+            std::io::ErrorKind::AddrInUse => " (is another server running on that port?)",
+            std::io::ErrorKind::PermissionDenied => " (ports below 1024 need privileges)",
+            _ => "",
+        };
+        anyhow::anyhow!("cannot listen on {addr}: {e}{hint}")
+    })?;
+    if !settings.fsync {
+        tracing::warn!("--unsafe-no-fsync: accepted mail can be lost if the machine crashes");
+    }
+    tracing::info!(
+        %addr,
+        domains = %settings.domains.join(","),
+        storage = %settings.storage.display(),
+        runtime = ?settings.runtime,
+        "buzon SMTP server ready"
+    );
+    let service = Arc::new(SmtpService {
+        config: Arc::new(settings.smtp.clone()),
+        policy: LocalDomains::new(&settings.domains),
+        store,
+        record_dir: settings.record.clone(),
+    });
+    match settings.runtime {
+        Runtime::Smol => {
+            let shutdown = adapter_smol::Shutdown::new();
+            let trigger = shutdown.clone();
+            watch_signals(move || trigger.trigger())?;
+            let opts = adapter_smol::Options {
+                max_connections: Some(settings.max_connections),
+                ..Default::default()
+            };
+            adapter_smol::run(listener, service, shutdown, opts).context("smol runtime")?;
+        }
+        Runtime::Mio => anyhow::bail!("mio pending"),
+    }
+    tracing::info!("stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Calls `stop` on the first SIGINT or SIGTERM; the runtime then stops accepting, lets
+/// deliveries in flight finish and returns.
+fn watch_signals(stop: impl Fn() + Send + 'static) -> anyhow::Result<()> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])
+        .context("cannot install signal handlers")?;
+    std::thread::Builder::new()
+        .name("buzon-signals".into())
+        .spawn(move || {
+            if let Some(sig) = signals.forever().next() {
+                tracing::info!(signal = sig, "shutting down");
+                stop();
+            }
+        })
+        .context("cannot start the signal thread")?;
+    Ok(())
+}
+
+fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("BUZON_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}

@@ -1,0 +1,261 @@
+//! Settings for `buzon serve`: flags, an optional TOML file, and built-in defaults, in that
+//! order of precedence.
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use clap::{Args, ValueEnum};
+use serde::Deserialize;
+
+/// The event loop that drives the sessions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Runtime {
+    /// smol: a task per connection, storage on blocking threads.
+    #[default]
+    Smol,
+    /// mio: one poll loop, storage on worker threads.
+    Mio,
+}
+
+/// `buzon serve` flags. Every one can also be set in the `--config` file; flags win.
+#[derive(Debug, Args, Default)]
+pub(crate) struct ServeArgs {
+    /// TOML file with any of the settings below (see docs/buzon.example.toml).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Domains to accept mail for, comma-separated [default: localhost].
+    #[arg(short = 'd', long, value_delimiter = ',', value_name = "DOM1,DOM2")]
+    pub domains: Option<Vec<String>>,
+    /// Maildir root: mail lands in STORAGE/<domain>/<user>/new [default: ./mail].
+    #[arg(short = 's', long, value_name = "DIR")]
+    pub storage: Option<PathBuf>,
+    /// TCP port [default: 2525].
+    #[arg(short = 'p', long)]
+    pub port: Option<u16>,
+    /// Address to listen on [default: 127.0.0.1].
+    #[arg(long, value_name = "ADDR")]
+    pub bind: Option<IpAddr>,
+    /// Name in the greeting and Received headers [default: the machine's host name].
+    #[arg(long)]
+    pub hostname: Option<String>,
+    /// Event loop [default: smol].
+    #[arg(long, value_enum)]
+    pub runtime: Option<Runtime>,
+    /// Write each session as a transcript file into DIR.
+    #[arg(long, value_name = "DIR")]
+    pub record: Option<PathBuf>,
+    /// Largest message in bytes [default: 26214400].
+    #[arg(long, value_name = "BYTES")]
+    pub max_message_size: Option<u64>,
+    /// Most recipients per message [default: 100].
+    #[arg(long, value_name = "N")]
+    pub max_recipients: Option<usize>,
+    /// Bad commands per session before 421 [default: 20].
+    #[arg(long, value_name = "N")]
+    pub max_errors: Option<u32>,
+    /// Longest command line in bytes, CRLF included [default: 512].
+    #[arg(long, value_name = "BYTES")]
+    pub max_command_line: Option<usize>,
+    /// Longest message text line in bytes, CRLF included [default: 1000].
+    #[arg(long, value_name = "BYTES")]
+    pub max_text_line: Option<usize>,
+    /// Seconds to wait for a command [default: 300].
+    #[arg(long, value_name = "SECS")]
+    pub command_timeout: Option<u64>,
+    /// Seconds to wait for the next block of message data [default: 180].
+    #[arg(long, value_name = "SECS")]
+    pub data_timeout: Option<u64>,
+    /// Most simultaneous connections [default: 1000].
+    #[arg(long, value_name = "N")]
+    pub max_connections: Option<usize>,
+    /// UNSAFE: do not fsync deliveries (mail acknowledged may be lost in a crash).
+    #[arg(long)]
+    pub unsafe_no_fsync: bool,
+}
+
+/// The same settings as read from the TOML file.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct FileSettings {
+    domains: Option<Vec<String>>,
+    storage: Option<PathBuf>,
+    port: Option<u16>,
+    bind: Option<IpAddr>,
+    hostname: Option<String>,
+    runtime: Option<Runtime>,
+    record: Option<PathBuf>,
+    max_message_size: Option<u64>,
+    max_recipients: Option<usize>,
+    max_errors: Option<u32>,
+    max_command_line: Option<usize>,
+    max_text_line: Option<usize>,
+    command_timeout: Option<u64>,
+    data_timeout: Option<u64>,
+    max_connections: Option<usize>,
+    unsafe_no_fsync: Option<bool>,
+}
+
+/// Resolved settings for one server run.
+#[derive(Debug, Clone)]
+pub(crate) struct Settings {
+    pub domains: Vec<String>,
+    pub storage: PathBuf,
+    pub port: u16,
+    pub bind: IpAddr,
+    pub hostname: String,
+    pub runtime: Runtime,
+    pub record: Option<PathBuf>,
+    pub max_connections: usize,
+    pub fsync: bool,
+    pub smtp: smtp_core::ServerConfig,
+}
+
+impl Settings {
+    /// Merges flags over the file over the defaults, and checks the result.
+    pub(crate) fn resolve(args: ServeArgs) -> anyhow::Result<Settings> {
+        let file = match &args.config {
+            Some(path) => read_file(path)?,
+            None => FileSettings::default(),
+        };
+        let domains: Vec<String> = args
+            .domains
+            .or(file.domains)
+            .unwrap_or_else(|| vec!["localhost".into()])
+            .into_iter()
+            .map(|d| d.trim().to_lowercase())
+            .filter(|d| !d.is_empty())
+            .collect();
+        if domains.is_empty() {
+            bail!("--domains: at least one domain is needed");
+        }
+        for d in &domains {
+            if !smtp_core::command::is_valid_helo(d) || d.starts_with('[') {
+                bail!("--domains: {d:?} is not a domain name");
+            }
+        }
+        let hostname = match args.hostname.or(file.hostname) {
+            Some(h) => h,
+            None => system_hostname(),
+        };
+        if !smtp_core::command::is_valid_helo(&hostname) {
+            bail!("--hostname: {hostname:?} is not a domain name");
+        }
+        let mut smtp = smtp_core::ServerConfig::new(hostname.clone());
+        let l = &mut smtp.limits;
+        if let Some(v) = args.max_message_size.or(file.max_message_size) {
+            l.message_size = v;
+        }
+        if let Some(v) = args.max_recipients.or(file.max_recipients) {
+            if v == 0 {
+                bail!("--max-recipients must be at least 1");
+            }
+            l.recipients = v;
+        }
+        if let Some(v) = args.max_errors.or(file.max_errors) {
+            l.errors = v.max(1);
+        }
+        if let Some(v) = args.max_command_line.or(file.max_command_line) {
+            if v < 512 {
+                bail!("--max-command-line must be at least 512 (RFC 5321 section 4.5.3.1.4)");
+            }
+            l.command_line = v;
+        }
+        if let Some(v) = args.max_text_line.or(file.max_text_line) {
+            if v < 1000 {
+                bail!("--max-text-line must be at least 1000 (RFC 5321 section 4.5.3.1.6)");
+            }
+            l.text_line = v;
+        }
+        let t = &mut smtp.timeouts;
+        if let Some(v) = args.command_timeout.or(file.command_timeout) {
+            t.command = std::time::Duration::from_secs(v.max(1));
+        }
+        if let Some(v) = args.data_timeout.or(file.data_timeout) {
+            t.data_block = std::time::Duration::from_secs(v.max(1));
+        }
+        Ok(Settings {
+            domains,
+            storage: args
+                .storage
+                .or(file.storage)
+                .unwrap_or_else(|| PathBuf::from("mail")),
+            port: args.port.or(file.port).unwrap_or(2525),
+            bind: args
+                .bind
+                .or(file.bind)
+                .unwrap_or(IpAddr::from([127, 0, 0, 1])),
+            hostname,
+            runtime: args.runtime.or(file.runtime).unwrap_or_default(),
+            record: args.record.or(file.record),
+            max_connections: args
+                .max_connections
+                .or(file.max_connections)
+                .unwrap_or(1000)
+                .max(1),
+            fsync: !(args.unsafe_no_fsync || file.unsafe_no_fsync.unwrap_or(false)),
+            smtp,
+        })
+    }
+}
+
+fn read_file(path: &Path) -> anyhow::Result<FileSettings> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read config file {}", path.display()))?;
+    toml::from_str(&text).map_err(|e| {
+        // toml's message spans several lines with a source excerpt; one line is enough here.
+        let msg = e.message().to_owned();
+        let at = e
+            .span()
+            .map(|s| {
+                let line = text[..s.start].matches('\n').count() + 1;
+                format!(" (line {line})")
+            })
+            .unwrap_or_default();
+        anyhow::anyhow!("config file {}{at}: {msg}", path.display())
+    })
+}
+
+/// The machine's host name, or `localhost` if it cannot be read.
+fn system_hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|s| s.trim().to_owned())
+        .filter(|s| smtp_core::command::is_valid_helo(s))
+        .unwrap_or_else(|| "localhost".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_win_over_file_and_file_over_defaults() {
+        let dir = std::env::temp_dir().join(format!("buzon-settings-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("b.toml");
+        std::fs::write(&file, "domains = [\"a.example\"]\nport = 2600\nmax-recipients = 7\n")
+            .unwrap();
+        let s = Settings::resolve(ServeArgs {
+            config: Some(file.clone()),
+            port: Some(2700),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(s.domains, ["a.example"]);
+        assert_eq!(s.port, 2700);
+        assert_eq!(s.smtp.limits.recipients, 7);
+        assert_eq!(s.storage, PathBuf::from("mail"));
+
+        std::fs::write(&file, "prot = 1\n").unwrap();
+        let err = Settings::resolve(ServeArgs {
+            config: Some(file),
+            ..Default::default()
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("unknown field `prot`") && err.contains("line 1"), "{err}");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}

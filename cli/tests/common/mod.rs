@@ -1,0 +1,111 @@
+//! Starting the built `buzon` binary for a test, and reading Maildir back.
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::io::Read;
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A running `buzon serve` on a free port with its own storage folder.
+pub struct Server {
+    pub child: Child,
+    pub port: u16,
+    pub storage: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Server {
+    /// Starts `buzon serve` for example.com under `runtime`, with extra flags.
+    pub fn start(runtime: &str, extra: &[&str]) -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = dir.path().join("mail");
+        let port = free_port();
+        let child = Command::new(env!("CARGO_BIN_EXE_buzon"))
+            .args(["serve", "-d", "example.com", "-p", &port.to_string(), "--hostname", "mx.test"])
+            .arg("-s")
+            .arg(&storage)
+            .args(["--runtime", runtime])
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        wait_for_port(port);
+        Server {
+            child,
+            port,
+            storage,
+            _dir: dir,
+        }
+    }
+
+    /// Sends SIGTERM, expects exit status 0, and checks no tmp/ file is left behind.
+    pub fn stop_and_check_clean(mut self) {
+        let pid = self.child.id().to_string();
+        let status = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        assert!(status.success());
+        let status = self.child.wait().unwrap();
+        let mut stderr = String::new();
+        self.child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+        assert!(status.success(), "exit {status:?}; stderr:\n{stderr}");
+        for domain in std::fs::read_dir(&self.storage).into_iter().flatten() {
+            for mailbox in std::fs::read_dir(domain.unwrap().path()).unwrap() {
+                let tmp = mailbox.unwrap().path().join("tmp");
+                assert_eq!(std::fs::read_dir(&tmp).unwrap().count(), 0, "{tmp:?} not empty");
+            }
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+pub fn wait_for_port(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "server did not start on port {port}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Runs a Python script, returning its stdout; panics with its stderr if it fails.
+pub fn python(script: &str) -> String {
+    let out = Command::new("python3").arg("-c").arg(script).output().unwrap();
+    assert!(
+        out.status.success(),
+        "python failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// The files in `<storage>/<domain>/<user>/new`, as (name, bytes), sorted by name.
+pub fn read_new(storage: &Path, domain: &str, user: &str) -> Vec<(String, Vec<u8>)> {
+    let dir = storage.join(domain).join(user).join("new");
+    let mut files: Vec<(String, Vec<u8>)> = match std::fs::read_dir(&dir) {
+        Ok(rd) => rd
+            .map(|e| {
+                let e = e.unwrap();
+                (e.file_name().into_string().unwrap(), std::fs::read(e.path()).unwrap())
+            })
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    files.sort();
+    files
+}
