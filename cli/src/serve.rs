@@ -67,7 +67,16 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             };
             adapter_smol::run(listener, service, shutdown, opts).context("smol runtime")?;
         }
-        Runtime::Mio => anyhow::bail!("mio pending"),
+        Runtime::Mio => {
+            let opts = adapter_mio::Options {
+                max_connections: Some(settings.max_connections),
+                ..Default::default()
+            };
+            let server = adapter_mio::Server::new(listener, service, opts).context("mio runtime")?;
+            let trigger = server.shutdown_handle();
+            watch_signals(move || trigger.trigger())?;
+            server.run().context("mio runtime")?;
+        }
     }
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
