@@ -1,0 +1,49 @@
+//! Every transcript that does not move the clock, played over real loopback sockets against
+//! both adapters: the replies must be exactly the transcript's, as in the in-memory replay.
+
+use buzon_tests::{RunningServer, Runtime, ScriptService, play_over_socket};
+use smtp_core::transcript::Transcript;
+
+fn transcripts() -> Vec<(String, Transcript)> {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/transcripts");
+    let mut out: Vec<(String, Transcript)> = std::fs::read_dir(dir)
+        .expect("transcripts folder")
+        .map(|e| e.expect("dir entry").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "txt"))
+        .map(|p| {
+            let text = std::fs::read_to_string(&p).expect("readable transcript");
+            let t = Transcript::parse(&text).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+            (p.file_name().unwrap().to_string_lossy().into_owned(), t)
+        })
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    assert!(!out.is_empty());
+    out
+}
+
+fn all_over(runtime: Runtime) {
+    let mut failures = Vec::new();
+    let mut played = 0;
+    for (name, t) in transcripts() {
+        if t.uses_clock() {
+            continue;
+        }
+        let server = RunningServer::start(runtime, ScriptService::new(&t));
+        if let Err(e) = play_over_socket(&t, server.addr) {
+            failures.push(format!("{name}: {e}"));
+        }
+        played += 1;
+    }
+    assert!(played > 0);
+    assert!(failures.is_empty(), "{} of {played} failed:\n{}", failures.len(), failures.join("\n\n"));
+}
+
+#[test]
+fn transcripts_over_smol() {
+    all_over(Runtime::Smol);
+}
+
+#[test]
+fn transcripts_over_mio() {
+    all_over(Runtime::Mio);
+}
