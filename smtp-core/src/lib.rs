@@ -27,6 +27,7 @@
 #![forbid(unsafe_code)]
 
 pub mod address;
+pub mod client;
 pub mod command;
 mod config;
 pub mod dot;

@@ -131,3 +131,107 @@ impl fmt::Display for Reply {
         f.write_str(text.trim_end())
     }
 }
+
+/// The result of trying to read one reply from the front of a buffer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Parsed {
+    /// A whole reply, and how many bytes it took.
+    Complete(Reply, usize),
+    /// More bytes are needed; nothing was consumed.
+    Incomplete,
+    /// Not an SMTP reply (RFC 5321 section 4.2): a bad code, a code that changes between lines,
+    /// or a line over `max_line` octets.
+    Invalid(&'static str),
+}
+
+/// Reads one possibly multi-line reply from the front of `input` (RFC 5321 section 4.2.1).
+///
+/// Each line is `code` followed by `-` (more lines follow), a space or nothing (the last line).
+/// An enhanced status code (RFC 2034) leading every line's text is split off when present.
+/// Lines may end in CRLF or, tolerantly, in a bare LF.
+///
+/// ```
+/// use smtp_core::reply::{parse, Parsed};
+/// let Parsed::Complete(r, used) = parse(b"250-mx\r\n250 2.0.0 SIZE\r\nrest", 512) else { panic!() };
+/// assert_eq!((r.code(), used), (250, 24));
+/// assert_eq!(r.lines(), ["mx", "2.0.0 SIZE"]);
+/// let Parsed::Complete(r, _) = parse(b"550 5.1.1 no such user\r\n", 512) else { panic!() };
+/// assert_eq!(r.enhanced().map(|e| e.to_string()).as_deref(), Some("5.1.1"));
+/// assert_eq!(parse(b"250-mx\r\n25", 512), Parsed::Incomplete);
+/// ```
+pub fn parse(input: &[u8], max_line: usize) -> Parsed {
+    let mut pos = 0;
+    let mut code: Option<u16> = None;
+    let mut texts: Vec<&str> = Vec::new();
+    loop {
+        let rest = &input[pos..];
+        let Some(lf) = memchr::memchr(b'\n', rest) else {
+            return if rest.len() > max_line {
+                Parsed::Invalid("reply line too long")
+            } else {
+                Parsed::Incomplete
+            };
+        };
+        if lf + 1 > max_line {
+            return Parsed::Invalid("reply line too long");
+        }
+        let line = &rest[..lf];
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        pos += lf + 1;
+        if line.len() < 3 || !line[..3].iter().all(u8::is_ascii_digit) {
+            return Parsed::Invalid("reply line does not start with a code");
+        }
+        let this: u16 =
+            (line[0] - b'0') as u16 * 100 + (line[1] - b'0') as u16 * 10 + (line[2] - b'0') as u16;
+        if !(200..600).contains(&this) {
+            return Parsed::Invalid("reply code out of range");
+        }
+        if code.is_some_and(|c| c != this) {
+            return Parsed::Invalid("reply code changes between lines");
+        }
+        code = Some(this);
+        let (more, text) = match line.get(3) {
+            None => (false, &b""[..]),
+            Some(b' ') => (false, &line[4..]),
+            Some(b'-') => (true, &line[4..]),
+            Some(_) => return Parsed::Invalid("bad separator after reply code"),
+        };
+        let Ok(text) = std::str::from_utf8(text) else {
+            return Parsed::Invalid("reply text is not UTF-8");
+        };
+        texts.push(text);
+        if !more {
+            break;
+        }
+    }
+    let code = code.expect("at least one line was read");
+    // The enhanced code counts only if it leads every line and matches the reply's class.
+    let enhanced = texts
+        .first()
+        .and_then(|t| t.split(' ').next())
+        .and_then(parse_enhanced)
+        .filter(|e| u16::from(e.0) == code / 100)
+        .filter(|e| {
+            texts
+                .iter()
+                .all(|t| t.split(' ').next().and_then(parse_enhanced) == Some(*e))
+        });
+    let lines: Vec<String> = match enhanced {
+        Some(_) => texts
+            .iter()
+            .map(|t| t.split_once(' ').map_or("", |(_, rest)| rest).to_owned())
+            .collect(),
+        None => texts.iter().map(|t| (*t).to_owned()).collect(),
+    };
+    Parsed::Complete(Reply::multiline(code, enhanced, lines), pos)
+}
+
+/// `class.subject.detail` with the classes RFC 3463 defines.
+pub(crate) fn parse_enhanced(s: &str) -> Option<EnhancedCode> {
+    let mut it = s.split('.');
+    let class: u8 = it.next()?.parse().ok()?;
+    let subject: u16 = it.next()?.parse().ok()?;
+    let detail: u16 = it.next()?.parse().ok()?;
+    (it.next().is_none() && matches!(class, 2 | 4 | 5))
+        .then_some(EnhancedCode(class, subject, detail))
+}

@@ -3,7 +3,9 @@
 use std::fmt;
 use std::time::Duration;
 
-use crate::{EnhancedCode, Reply};
+use crate::Reply;
+use crate::address::{parse_forward_path, parse_reverse_path};
+use crate::client::Message;
 
 /// One line of a transcript, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,6 +29,10 @@ pub struct Transcript {
     pub rcpt_decisions: Vec<(String, Reply)>,
     /// `! decide data = reply` lines: the host's answers to successive message ends.
     pub data_decisions: Vec<Reply>,
+    /// `! submit from=<a> to=<b> <c> body=...` lines: messages a client transcript sends.
+    pub messages: Vec<Message>,
+    /// `! quit`: the client says QUIT once its messages are sent.
+    pub quit: bool,
     /// The conversation.
     pub items: Vec<Item>,
 }
@@ -79,6 +85,14 @@ impl Transcript {
                     .split_once('=')
                     .ok_or_else(|| err("expected `! config key=value`"))?;
                 t.config.push((k.trim().to_owned(), v.trim().to_owned()));
+            } else if let Some(rest) = line.strip_prefix("! submit ") {
+                t.messages.push(
+                    parse_submit(rest).ok_or_else(|| {
+                        err("expected `! submit from=<a> to=<b> [<c>...] body=...`")
+                    })?,
+                );
+            } else if line.trim_end() == "! quit" {
+                t.quit = true;
             } else if let Some(rest) = line.strip_prefix("! decide ") {
                 let (what, reply) = rest
                     .split_once(" = ")
@@ -113,6 +127,25 @@ impl Transcript {
     }
 }
 
+/// `from=<a> to=<b> <c> body=escaped text to the end of the line`.
+fn parse_submit(s: &str) -> Option<Message> {
+    let rest = s.trim_start().strip_prefix("from=")?;
+    let (from, rest) = parse_reverse_path(rest).ok()?;
+    let mut rest = rest.strip_prefix("to=")?;
+    let mut recipients = Vec::new();
+    while rest.starts_with('<') {
+        let (to, after) = parse_forward_path(rest).ok()?;
+        recipients.push(to);
+        rest = after;
+    }
+    let body = unescape(rest.strip_prefix("body=")?);
+    Some(Message {
+        from,
+        recipients,
+        body,
+    })
+}
+
 fn strip_one_space(s: &str) -> &str {
     s.strip_prefix(' ').unwrap_or(s)
 }
@@ -134,20 +167,11 @@ fn parse_reply_line(s: &str) -> Option<Reply> {
     let rest = rest.trim_start();
     let mut parts = rest.splitn(2, ' ');
     let first = parts.next().unwrap_or("");
-    let enhanced = parse_enhanced(first);
+    let enhanced = crate::reply::parse_enhanced(first);
     Some(match enhanced {
         Some(e) => Reply::new(code, e, parts.next().unwrap_or("")),
         None => Reply::multiline(code, None, [rest]),
     })
-}
-
-fn parse_enhanced(s: &str) -> Option<EnhancedCode> {
-    let mut it = s.split('.');
-    let class: u8 = it.next()?.parse().ok()?;
-    let subject: u16 = it.next()?.parse().ok()?;
-    let detail: u16 = it.next()?.parse().ok()?;
-    (it.next().is_none() && matches!(class, 2 | 4 | 5))
-        .then_some(EnhancedCode(class, subject, detail))
 }
 
 /// Turns the escapes `\r \n \t \\ \xHH` into bytes; other backslashes stay literal.
@@ -228,6 +252,19 @@ impl fmt::Display for Transcript {
         }
         for reply in &self.data_decisions {
             writeln!(f, "! decide data = {reply}")?;
+        }
+        for m in &self.messages {
+            let to: Vec<String> = m.recipients.iter().map(ToString::to_string).collect();
+            writeln!(
+                f,
+                "! submit from={} to={} body={}",
+                m.from,
+                to.join(" "),
+                escape(&m.body)
+            )?;
+        }
+        if self.quit {
+            writeln!(f, "! quit")?;
         }
         for item in &self.items {
             match item {

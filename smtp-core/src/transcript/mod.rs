@@ -36,10 +36,12 @@
 //! assert!(outcome.is_match(), "{}", outcome.report());
 //! ```
 
+mod client_run;
 mod format;
 mod record;
 mod run;
 
+pub use client_run::{describe_client_event, replay_client, replay_client_split};
 pub use format::{Item, ParseError, Transcript, escape, unescape};
 pub use record::Recorder;
 pub use run::{Mismatch, Outcome, Script, Split, describe_event, replay, replay_split};

@@ -243,8 +243,9 @@ impl Script {
 struct ScriptedHost {
     script: Script,
     log: Vec<String>,
-    /// The octets of the data events merged into the last log line, if it is one.
-    data: Option<Vec<u8>>,
+    /// While the last log line is merged message data: its last octets when they start a UTF-8
+    /// character without finishing it (escaped provisionally, as the next data may finish it).
+    data_tail: Option<Vec<u8>>,
 }
 
 impl ScriptedHost {
@@ -252,30 +253,38 @@ impl ScriptedHost {
         ScriptedHost {
             script: Script::new(t),
             log: Vec::new(),
-            data: None,
+            data_tail: None,
         }
     }
 
-    /// Logs `ev`. Adjacent data events become one line, escaped from their joined octets so
-    /// that a character cut between two reads reads the same as a whole one.
+    /// Logs `ev`. Adjacent data events become one line that reads as if the data had come in
+    /// one event, even when a UTF-8 character was cut between two reads.
     fn log_event(&mut self, ev: &ServerEvent) {
-        if let ServerEvent::MessageData(d) = ev {
-            if let Some(data) = &mut self.data {
-                data.extend_from_slice(d);
-                let line = format!("data \"{}\"", escape(data));
-                *self.log.last_mut().expect("the data line was logged") = line;
-            } else {
-                self.log.push(describe_event(ev));
-                self.data = Some(d.clone());
+        let ServerEvent::MessageData(d) = ev else {
+            return self.note(describe_event(ev));
+        };
+        let mut octets = match self.data_tail.take() {
+            Some(tail) => {
+                let line = self.log.last_mut().expect("the data line was logged");
+                line.truncate(line.len() - escape(&tail).len() - "\"".len());
+                [&tail[..], d].concat()
             }
-            return;
-        }
-        self.note(describe_event(ev));
+            None => {
+                self.log.push("data \"".to_owned());
+                d.clone()
+            }
+        };
+        let tail = octets.split_off(octets.len() - incomplete_utf8_suffix(&octets));
+        let line = self.log.last_mut().expect("the data line was logged");
+        line.push_str(&escape(&octets));
+        line.push_str(&escape(&tail));
+        line.push('"');
+        self.data_tail = Some(tail);
     }
 
     /// Logs a line that is not message data.
     fn note(&mut self, line: String) {
-        self.data = None;
+        self.data_tail = None;
         self.log.push(line);
     }
 
@@ -324,6 +333,30 @@ impl ScriptedHost {
     }
 }
 
+/// How many octets at the end of `b` begin a UTF-8 character without completing it (0 to 3).
+fn incomplete_utf8_suffix(b: &[u8]) -> usize {
+    let continuations = b
+        .iter()
+        .rev()
+        .take(3)
+        .take_while(|&&c| (0x80..0xc0).contains(&c))
+        .count();
+    let Some(&lead) = b.len().checked_sub(continuations + 1).map(|i| &b[i]) else {
+        return 0;
+    };
+    let len = match lead {
+        0xc0..=0xdf => 2,
+        0xe0..=0xef => 3,
+        0xf0..=0xf7 => 4,
+        _ => return 0,
+    };
+    if continuations + 1 < len {
+        continuations + 1
+    } else {
+        0
+    }
+}
+
 /// A scripted reply as a verdict: 2xx accepts (keeping a `queued as` id), others refuse.
 fn to_verdict(r: &Reply) -> Verdict {
     if !r.is_positive() {
@@ -359,5 +392,49 @@ pub fn describe_event(ev: &ServerEvent) -> String {
         ServerEvent::MessageEnd { size, .. } => format!("end size={size}"),
         ServerEvent::MessageAborted(r) => format!("aborted {r:?}"),
         ServerEvent::Violation(v) => format!("violation {v:?}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn data_log_does_not_depend_on_where_a_character_is_cut() {
+        let t = Transcript::parse(
+            "C: EHLO c\nC: MAIL FROM:<a@b.example>\nC: RCPT TO:<u@example.com>\nC: DATA\n\
+             C: Grüße \\xe2\\x82\\xac \\xff\\xe2\\x82\nC: .\n",
+        )
+        .unwrap();
+        let start = Instant::now();
+        let whole = replay_split(&t, start, Split::Whole);
+        assert!(
+            whole
+                .events
+                .contains(&r#"data "Grüße € \xff\xe2\x82\r\n""#.to_owned()),
+            "{:?}",
+            whole.events
+        );
+        assert_eq!(replay_split(&t, start, Split::Bytes).events, whole.events);
+        for at in 1..40 {
+            let mut cut = |len: usize| if at < len { vec![at] } else { Vec::new() };
+            assert_eq!(
+                replay_split(&t, start, Split::Custom(&mut cut)).events,
+                whole.events
+            );
+        }
+    }
+
+    #[test]
+    fn incomplete_utf8_suffixes() {
+        assert_eq!(incomplete_utf8_suffix(b""), 0);
+        assert_eq!(incomplete_utf8_suffix(b"a"), 0);
+        assert_eq!(incomplete_utf8_suffix(b"a\xc3"), 1);
+        assert_eq!(incomplete_utf8_suffix(b"a\xc3\xbc"), 0);
+        assert_eq!(incomplete_utf8_suffix(b"\xe2\x82"), 2);
+        assert_eq!(incomplete_utf8_suffix(b"\xf0\x9f\x98"), 3);
+        assert_eq!(incomplete_utf8_suffix(b"\xf0\x9f\x98\x80"), 0);
+        assert_eq!(incomplete_utf8_suffix(b"a\x82"), 0);
+        assert_eq!(incomplete_utf8_suffix(b"\xff"), 0);
     }
 }

@@ -1,0 +1,161 @@
+//! Replaying a client transcript: `S:` lines are the server's input, `C:` lines what the
+//! client must send.
+
+use std::time::Instant;
+
+use super::format::{Item, Transcript, escape};
+use super::run::{Mismatch, Outcome, Split};
+use crate::Reply;
+use crate::client::{ClientConfig, ClientEvent, ClientSession, CloseReason, Failure};
+
+/// Replays `t` from the client's side: the messages of its `! submit` lines are queued at the
+/// start (then `! quit` if present); each group of `S:` lines is fed as one read; before each,
+/// the client must have sent exactly the `C:` lines above it.
+///
+/// ```
+/// use std::time::Instant;
+/// use smtp_core::transcript::{Transcript, replay_client};
+/// let t = Transcript::parse("\
+/// ! config helo=client.example
+/// ! quit
+/// S: 220 mx ESMTP
+/// C: EHLO client.example
+/// S: 250 mx
+/// C: QUIT
+/// S: 221 bye
+/// ").unwrap();
+/// let outcome = replay_client(&t, Instant::now());
+/// assert!(outcome.is_match(), "{}", outcome.report());
+/// ```
+pub fn replay_client(t: &Transcript, start: Instant) -> Outcome {
+    replay_client_split(t, start, Split::Whole)
+}
+
+/// Like [`replay_client`], with the server's writes cut as `split` says.
+pub fn replay_client_split(t: &Transcript, start: Instant, mut split: Split<'_>) -> Outcome {
+    let mut config = ClientConfig::new(t.config_value("helo").unwrap_or("client.example"));
+    config.pipelining = t.config_value("pipelining") != Some("false");
+    config.chunking = t.config_value("chunking") != Some("false");
+    let mut now = start;
+    let mut c = ClientSession::new(config, now);
+    for m in &t.messages {
+        c.submit(m.clone());
+    }
+    if t.quit {
+        c.quit();
+    }
+    let mut output = Vec::new();
+    let mut expected = Vec::new();
+    let mut log = Vec::new();
+    let mut mismatch = None;
+    let mut kept = Vec::new();
+    let mut i = 0;
+    let drain = |c: &mut ClientSession, output: &mut Vec<u8>, log: &mut Vec<String>| {
+        c.poll_transmit(output);
+        while let Some(e) = c.poll_event() {
+            log.push(describe_client_event(&e));
+        }
+    };
+    while i < t.items.len() {
+        match &t.items[i] {
+            Item::Client(b) => {
+                expected.extend_from_slice(b);
+                i += 1;
+            }
+            Item::Server(_) => {
+                drain(&mut c, &mut output, &mut log);
+                if mismatch.is_none() && output != expected {
+                    mismatch = Some(Mismatch {
+                        item: i,
+                        expected: expected.clone(),
+                        actual: output.clone(),
+                    });
+                }
+                let mut group = Vec::new();
+                while let Some(Item::Server(b)) = t.items.get(i) {
+                    group.extend_from_slice(b);
+                    i += 1;
+                }
+                let cuts = match &mut split {
+                    Split::Whole => Vec::new(),
+                    Split::Bytes => (1..group.len()).collect(),
+                    Split::Custom(f) => f(group.len()),
+                };
+                let mut from = 0;
+                for cut in cuts.into_iter().chain([group.len()]) {
+                    let cut = cut.clamp(from, group.len());
+                    kept.extend_from_slice(&group[from..cut]);
+                    from = cut;
+                    let used = c.handle_input(&kept, now);
+                    kept.drain(..used);
+                }
+            }
+            Item::Advance(d) => {
+                now += *d;
+                c.handle_timeout(now);
+                i += 1;
+            }
+            Item::Eof => {
+                c.handle_eof(now);
+                log.push("eof".to_owned());
+                i += 1;
+            }
+        }
+    }
+    drain(&mut c, &mut output, &mut log);
+    if mismatch.is_none() && output != expected {
+        mismatch = Some(Mismatch {
+            item: t.items.len(),
+            expected: expected.clone(),
+            actual: output.clone(),
+        });
+    }
+    Outcome {
+        output,
+        expected,
+        events: log,
+        mismatch,
+    }
+}
+
+/// One line describing a client event, for logs and snapshots.
+pub fn describe_client_event(e: &ClientEvent) -> String {
+    match e {
+        ClientEvent::Greeting(r) => format!("greeting {}", one_line(r)),
+        ClientEvent::Ready(ext) => format!("ready [{ext}]"),
+        ClientEvent::Recipient { job, index, reply } => {
+            format!("rcpt job={} #{index} {}", job.0, one_line(reply))
+        }
+        ClientEvent::Delivered { job, reply } => {
+            format!("delivered job={} {}", job.0, one_line(reply))
+        }
+        ClientEvent::Failed { job, failure } => {
+            let permanent = if failure.is_permanent() {
+                "permanent"
+            } else {
+                "transient"
+            };
+            let what = match failure {
+                Failure::Refused(r) => format!("refused {}", one_line(r)),
+                other => format!("{other:?}"),
+            };
+            format!(
+                "failed job={} {permanent} {}",
+                job.0,
+                escape(what.as_bytes())
+            )
+        }
+        ClientEvent::Idle => "idle".to_owned(),
+        ClientEvent::Closed(CloseReason::Refused(r)) => format!("closed refused {}", one_line(r)),
+        ClientEvent::Closed(r) => format!("closed {r:?}"),
+    }
+}
+
+/// A reply on one line: multi-line texts joined with ` | `.
+fn one_line(r: &Reply) -> String {
+    let text = r.lines().join(" | ");
+    match r.enhanced() {
+        Some(e) => format!("{} {e} {text}", r.code()),
+        None => format!("{} {text}", r.code()),
+    }
+}
