@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::io::{self, Read as _, Write as _};
 use std::net::Shutdown as HalfClose;
+use std::panic::{self, AssertUnwindSafe};
 use std::time::{Duration, Instant};
 
 use mio::Token;
@@ -48,9 +49,15 @@ pub(crate) enum Status {
     Gone,
 }
 
-/// A connection, from accept until its socket is dropped.
+/// A connection, from accept (or [`Connections::run`](crate::Connections::run)) until its socket
+/// is dropped.
 pub(crate) struct Conn<H: Handler> {
     pub(crate) stream: TcpStream,
+    /// For a connection given to [`Connections`](crate::Connections): its index there, where its
+    /// handler goes back once the connection is gone.
+    pub(crate) slot: Option<usize>,
+    /// `Handler::on_close` panicked: the handler may be in any state.
+    poisoned: bool,
     handler: H,
     session: H::Session,
     /// Input the session has not consumed yet, oldest first.
@@ -58,6 +65,9 @@ pub(crate) struct Conn<H: Handler> {
     /// Output; `output[..sent]` is already written.
     output: Vec<u8>,
     sent: usize,
+    /// The session produced output while the unsent output was already at `max_output`: hold
+    /// back input (and reading) until the output drops below it. See [`Conn::input_held`].
+    answered_over_limit: bool,
     /// The socket may have more to read. Set by a readable event, cleared only by `WouldBlock`
     /// or EOF: mio is edge-triggered, so whoever stops reading early must come back on their own.
     read_ready: bool,
@@ -72,6 +82,9 @@ pub(crate) struct Conn<H: Handler> {
     applied: u64,
     /// Completions that arrived before an earlier one of the same connection.
     finished: BTreeMap<u64, Result<Completion<H>, WorkPanicked>>,
+    /// Work returned by `Handler::after_completion`, started at the next pump (which has the
+    /// pool at hand).
+    follow_up: Vec<Work<H>>,
     /// `handle_shutdown` has been called.
     shutdown_told: bool,
     /// Once the session is closed with output pending: when we give up on the peer reading it.
@@ -89,11 +102,14 @@ impl<H: Handler> Conn<H> {
     pub(crate) fn new(stream: TcpStream, session: H::Session, handler: H) -> Self {
         Conn {
             stream,
+            slot: None,
+            poisoned: false,
             handler,
             session,
             input: Vec::new(),
             output: Vec::new(),
             sent: 0,
+            answered_over_limit: false,
             // Data may have arrived before the socket was registered.
             read_ready: true,
             error_seen: false,
@@ -102,6 +118,7 @@ impl<H: Handler> Conn<H> {
             issued: 0,
             applied: 0,
             finished: BTreeMap::new(),
+            follow_up: Vec::new(),
             shutdown_told: false,
             flush_by: None,
             linger_until: None,
@@ -186,16 +203,36 @@ impl<H: Handler> Conn<H> {
         while let Some(result) = self.finished.remove(&self.applied) {
             self.applied += 1;
             match result {
-                Ok(completion) => completion.apply(&mut self.handler, &mut self.session, now),
+                Ok(completion) => {
+                    completion.apply(&mut self.handler, &mut self.session, now);
+                    if let Some(work) = self.handler.after_completion(&mut self.session, now) {
+                        self.follow_up.push(work);
+                    }
+                }
                 Err(WorkPanicked) => return Err(io::Error::other("work panicked")),
             }
         }
         Ok(())
     }
 
-    /// Calls `Handler::on_close`; the loop does this exactly once per connection.
+    /// Calls `Handler::on_close`; the loop does this exactly once per connection. A panic is
+    /// caught and logged, and marks the connection [poisoned](Conn::is_poisoned).
     pub(crate) fn close_handler(&mut self) {
-        self.handler.on_close();
+        let handler = &mut self.handler;
+        if panic::catch_unwind(AssertUnwindSafe(|| handler.on_close())).is_err() {
+            tracing::error!("Handler::on_close panicked");
+            self.poisoned = true;
+        }
+    }
+
+    /// True once `Handler::on_close` has panicked.
+    pub(crate) fn is_poisoned(&self) -> bool {
+        self.poisoned
+    }
+
+    /// The handler and the session, once the connection is gone (its socket is dropped here).
+    pub(crate) fn into_parts(self) -> (H, H::Session) {
+        (self.handler, self.session)
     }
 
     /// Moves everything along as far as it goes without blocking: writes pending output, offers
@@ -248,7 +285,7 @@ impl<H: Handler> Conn<H> {
         // not held back by unsent output.
         if self.eof_seen && !self.eof_delivered && !self.has_work() {
             self.pump(now, ctx);
-            if self.input.is_empty() || self.pending() < limits.max_output {
+            if self.input.is_empty() || !self.input_held(limits) {
                 self.eof_delivered = true;
                 if !self.session.is_closed() {
                     self.session.handle_eof(now);
@@ -308,24 +345,36 @@ impl<H: Handler> Conn<H> {
     }
 
     /// True while the socket may be read: the session still takes input, there is room for it,
-    /// and the peer keeps up with our output (backpressure).
+    /// and input is not held back by unsent output (backpressure).
     fn may_read(&self, limits: &Limits) -> bool {
         !self.eof_seen
             && !self.session.is_closed()
             && self.input.len() < limits.read_buffer
-            && self.pending() < limits.max_output
+            && !self.input_held(limits)
+    }
+
+    /// Output backpressure: true while the unsent output has reached `max_output` and the
+    /// session added to it after it got there. Input is then neither offered nor read, so a
+    /// peer that does not read our answers cannot make us buffer more of them.
+    ///
+    /// Output over the limit alone does not hold input back: a session may queue a large
+    /// request of its own (a client uploading a message) and must keep taking the peer's
+    /// answers meanwhile, or a peer that answers while it reads would block on writing to us,
+    /// stop reading, and never let our output drain.
+    fn input_held(&self, limits: &Limits) -> bool {
+        self.answered_over_limit && self.pending() >= limits.max_output
     }
 
     /// Offers kept input, answers events (starting any work), collects output; repeats while
     /// the session consumes, since an event answered at once can let it consume more.
     fn pump(&mut self, now: Instant, ctx: &mut Ctx<'_, H>) {
+        for work in std::mem::take(&mut self.follow_up) {
+            self.start_work(work, ctx);
+        }
         let mut idle_rounds = 0;
         loop {
             let mut consumed = false;
-            if !self.input.is_empty()
-                && self.pending() < ctx.limits.max_output
-                && !self.session.is_closed()
-            {
+            if !self.input.is_empty() && !self.input_held(ctx.limits) && !self.session.is_closed() {
                 // `min` so a session that over-reports cannot make us panic.
                 let used = self
                     .session
@@ -343,7 +392,15 @@ impl<H: Handler> Conn<H> {
                     self.start_work(work, ctx);
                 }
             }
+            let over_limit = self.pending() >= ctx.limits.max_output;
+            let before = self.output.len();
+            // The length, not the returned count: a session that misreports cannot fool us.
             self.session.poll_transmit(&mut self.output);
+            if !over_limit {
+                self.answered_over_limit = false;
+            } else if self.output.len() > before {
+                self.answered_over_limit = true;
+            }
             if consumed {
                 idle_rounds = 0;
             } else if answered && !self.input.is_empty() && idle_rounds < MAX_IDLE_ROUNDS {

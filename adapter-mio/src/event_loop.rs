@@ -1,4 +1,5 @@
-//! The event loop behind [`Server::run`](crate::Server::run).
+//! The event loop behind [`Server::run`](crate::Server::run) and
+//! [`Connections::run`](crate::Connections::run).
 
 use std::collections::{BTreeSet, HashMap};
 use std::io;
@@ -7,13 +8,13 @@ use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mio::net::TcpListener;
+use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
-use session_api::{ConnInfo, Service};
+use session_api::{ConnInfo, Handler, Service};
 
 use crate::conn::{Conn, Ctx, Limits, Status};
 use crate::pool::{Done, Pool};
-use crate::{LISTENER, Shared, WAKER};
+use crate::{Finished, LISTENER, Panicked, Shared, WAKER};
 
 /// Most bytes read from a socket in one call.
 const READ_CHUNK: usize = 16 * 1024;
@@ -25,19 +26,42 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 /// Readiness events taken per `poll`.
 const EVENTS: usize = 1024;
 
+/// What becomes of one connection given to [`Connections`](crate::Connections).
+pub(crate) type Outcome<H> = Result<Finished<H>, Panicked>;
+
+/// A listening socket and the service that opens its connections' sessions.
+pub(crate) struct Listener<H: Handler> {
+    pub(crate) socket: TcpListener,
+    pub(crate) local: SocketAddr,
+    pub(crate) service: Arc<dyn Service<Handler = H>>,
+}
+
+/// How a connection leaves the loop.
+enum End {
+    /// Its session closed and its output was written (it may have lingered since).
+    Done,
+    /// Cut short; `on_close` is called unless the session had closed already.
+    Failed(io::Error),
+    /// The session or handler panicked: no `on_close`, and the handler is not given back.
+    Panicked,
+}
+
 /// Everything the loop owns.
-pub(crate) struct EventLoop<S: Service> {
+pub(crate) struct EventLoop<H: Handler> {
     poll: Poll,
-    /// `None` once shutdown began.
-    listener: Option<TcpListener>,
-    local: SocketAddr,
-    service: Arc<S>,
+    /// Accepted connections come from here (a [`Server`](crate::Server)); `None` for
+    /// [`Connections`](crate::Connections), and once shutdown began. The loop ends once it is
+    /// `None` and no connection is left.
+    listener: Option<Listener<H>>,
     shared: Arc<Shared>,
     limits: Limits,
     grace: Duration,
     max_connections: Option<usize>,
-    pool: Pool<S::Handler>,
-    conns: HashMap<Token, Conn<S::Handler>>,
+    pool: Pool<H>,
+    conns: HashMap<Token, Conn<H>>,
+    /// One entry per connection given to [`Connections`](crate::Connections), filled in when it
+    /// leaves the loop.
+    outcomes: Vec<Option<Outcome<H>>>,
     /// Connections whose session is still open (not lingering), for `max_connections`.
     open_sessions: usize,
     next_token: usize,
@@ -55,12 +79,12 @@ pub(crate) struct EventLoop<S: Service> {
     scratch: Vec<u8>,
 }
 
-impl<S: Service> EventLoop<S> {
+impl<H: Handler> EventLoop<H> {
+    /// Prepares the loop and starts the worker threads. The listener, if any, is registered
+    /// under [`LISTENER`] already.
     pub(crate) fn new(
         poll: Poll,
-        listener: TcpListener,
-        local: SocketAddr,
-        service: Arc<S>,
+        listener: Option<Listener<H>>,
         shared: Arc<Shared>,
         opts: &crate::Options,
     ) -> io::Result<Self> {
@@ -73,9 +97,7 @@ impl<S: Service> EventLoop<S> {
         let pool = Pool::start(opts.workers, Arc::clone(&shared.waker))?;
         Ok(EventLoop {
             poll,
-            listener: Some(listener),
-            local,
-            service,
+            listener,
             shared,
             scratch: vec![0; READ_CHUNK.min(limits.budget)],
             limits,
@@ -83,6 +105,7 @@ impl<S: Service> EventLoop<S> {
             max_connections: opts.max_connections.map(|n| n.max(1)),
             pool,
             conns: HashMap::new(),
+            outcomes: Vec::new(),
             open_sessions: 0,
             next_token: WAKER.0 + 1,
             timers: BTreeSet::new(),
@@ -94,9 +117,40 @@ impl<S: Service> EventLoop<S> {
         })
     }
 
-    /// Runs until shutdown has completed; then joins the workers.
-    pub(crate) fn run(mut self) -> io::Result<()> {
-        tracing::info!(local = %self.local, "serving");
+    /// Serves the listener until shutdown has completed; then joins the workers.
+    pub(crate) fn serve(self) -> io::Result<()> {
+        let Some(local) = self.listener.as_ref().map(|l| l.local) else {
+            return self.run().map(drop);
+        };
+        tracing::info!(%local, "serving");
+        let result = self.run().map(drop);
+        tracing::info!(%local, "stopped");
+        result
+    }
+
+    /// Drives connected streams until every one is gone; then joins the workers. Returns what
+    /// became of each, in input order.
+    pub(crate) fn drive_all(
+        mut self,
+        streams: Vec<(std::net::TcpStream, H::Session, H)>,
+    ) -> io::Result<Vec<Outcome<H>>> {
+        tracing::debug!(connections = streams.len(), "driving connections");
+        self.outcomes = streams.iter().map(|_| None).collect();
+        for (slot, (stream, session, handler)) in streams.into_iter().enumerate() {
+            self.adopt(slot, stream, session, handler);
+        }
+        let outcomes = self.run()?;
+        tracing::debug!(connections = outcomes.len(), "connections done");
+        Ok(outcomes
+            .into_iter()
+            // `remove` and `adopt` fill in every entry, and `run` removes every connection.
+            .map(|outcome| outcome.expect("every connection has an outcome"))
+            .collect())
+    }
+
+    /// Runs the loop; then drops the connections left (their handlers get `on_close`) and joins
+    /// the workers.
+    fn run(mut self) -> io::Result<Vec<Option<Outcome<H>>>> {
         let result = self.run_loop();
         // Whatever ended the loop, every handler hears that its connection is gone.
         let tokens: Vec<Token> = self.conns.keys().copied().collect();
@@ -104,12 +158,18 @@ impl<S: Service> EventLoop<S> {
             tracing::warn!(connections = tokens.len(), "dropping connections");
         }
         for token in tokens {
-            self.remove(token, true);
+            let why = match &result {
+                Ok(()) => io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "still open when the shutdown grace period ended",
+                ),
+                Err(e) => io::Error::new(e.kind(), format!("the event loop failed: {e}")),
+            };
+            self.remove(token, End::Failed(why));
         }
         // Work already queued still runs (it may be storing a message); its results are dropped.
         self.pool.join();
-        tracing::info!(local = %self.local, "stopped");
-        result
+        result.map(|()| std::mem::take(&mut self.outcomes))
     }
 
     fn run_loop(&mut self) -> io::Result<()> {
@@ -120,17 +180,15 @@ impl<S: Service> EventLoop<S> {
             if self.stop_by.is_none() && self.shared.is_triggered() {
                 self.begin_shutdown(now);
             }
-            if let Some(stop_by) = self.stop_by {
-                if self.conns.is_empty() {
-                    return Ok(());
-                }
-                if now >= stop_by {
-                    tracing::warn!(
-                        connections = self.conns.len(),
-                        "grace period over; dropping connections"
-                    );
-                    return Ok(());
-                }
+            if self.listener.is_none() && self.conns.is_empty() {
+                return Ok(());
+            }
+            if self.stop_by.is_some_and(|stop_by| now >= stop_by) {
+                tracing::warn!(
+                    connections = self.conns.len(),
+                    "grace period over; dropping connections"
+                );
+                return Ok(());
             }
 
             let timeout = if self.again.is_empty() {
@@ -193,13 +251,9 @@ impl<S: Service> EventLoop<S> {
 
     /// Stops accepting, tells every session, and starts the grace period.
     fn begin_shutdown(&mut self, now: Instant) {
-        tracing::info!(
-            local = %self.local,
-            connections = self.conns.len(),
-            "shutting down"
-        );
+        tracing::info!(connections = self.conns.len(), "shutting down");
         if let Some(mut listener) = self.listener.take()
-            && let Err(e) = self.poll.registry().deregister(&mut listener)
+            && let Err(e) = self.poll.registry().deregister(&mut listener.socket)
         {
             tracing::debug!(error = %e, "deregistering the listener failed");
         }
@@ -211,7 +265,7 @@ impl<S: Service> EventLoop<S> {
             };
             if conn.is_lingering() {
                 // Take what already arrived and go; idle peers must not hold up the shutdown.
-                self.remove(token, false);
+                self.remove(token, End::Done);
                 continue;
             }
             let told = panic::catch_unwind(AssertUnwindSafe(|| conn.on_shutdown(now)));
@@ -240,7 +294,7 @@ impl<S: Service> EventLoop<S> {
             let Some(listener) = &self.listener else {
                 return;
             };
-            match listener.accept() {
+            match listener.socket.accept() {
                 Ok((stream, peer)) => self.open(stream, peer, now),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     self.accept_ready = false;
@@ -259,25 +313,20 @@ impl<S: Service> EventLoop<S> {
     }
 
     /// Registers an accepted connection, opens its session and sends what it has to say.
-    fn open(&mut self, mut stream: mio::net::TcpStream, peer: SocketAddr, now: Instant) {
-        let local = stream.local_addr().unwrap_or(self.local);
-        // Output is written in whole buffers; Nagle's algorithm would only delay replies.
-        if let Err(e) = stream.set_nodelay(true) {
-            tracing::debug!(%peer, error = %e, "could not set TCP_NODELAY");
-        }
-        let token = Token(self.next_token);
-        // Tokens are never reused, so a late completion cannot reach a newer connection.
-        self.next_token += 1;
-        if let Err(e) = self
-            .poll
-            .registry()
-            .register(&mut stream, token, Interest::READABLE)
-        {
-            tracing::debug!(%peer, error = %e, "could not register connection");
+    fn open(&mut self, mut stream: TcpStream, peer: SocketAddr, now: Instant) {
+        let Some(listener) = &self.listener else {
             return;
-        }
+        };
+        let local = stream.local_addr().unwrap_or(listener.local);
+        let service = Arc::clone(&listener.service);
+        let token = match self.register(&mut stream) {
+            Ok(token) => token,
+            Err(e) => {
+                tracing::debug!(%peer, error = %e, "could not register connection");
+                return;
+            }
+        };
         let info = ConnInfo { peer, local };
-        let service = &self.service;
         let Ok((session, handler)) =
             panic::catch_unwind(AssertUnwindSafe(|| service.open(&info, now)))
         else {
@@ -286,14 +335,69 @@ impl<S: Service> EventLoop<S> {
             return;
         };
         tracing::debug!(%peer, %local, ?token, "open");
-        self.conns
-            .insert(token, Conn::new(stream, session, handler));
+        self.insert(token, Conn::new(stream, session, handler), now);
+    }
+
+    /// Takes over a connected stream given to [`Connections`](crate::Connections) as entry
+    /// `slot`, and sends what its session has to say. If the stream cannot be set up, the
+    /// handler gets `on_close` and goes back with the error at once.
+    fn adopt(&mut self, slot: usize, stream: std::net::TcpStream, session: H::Session, handler: H) {
+        let peer = stream.peer_addr().ok();
+        let registered = stream.set_nonblocking(true).and_then(|()| {
+            let mut stream = TcpStream::from_std(stream);
+            self.register(&mut stream).map(|token| (token, stream))
+        });
+        let (token, stream) = match registered {
+            Ok(registered) => registered,
+            Err(e) => {
+                tracing::debug!(?peer, slot, error = %e, "could not register connection");
+                let mut handler = handler;
+                let closed = panic::catch_unwind(AssertUnwindSafe(|| handler.on_close()));
+                self.outcomes[slot] = Some(if closed.is_ok() {
+                    Ok(Finished {
+                        handler,
+                        session,
+                        error: Some(e),
+                    })
+                } else {
+                    tracing::error!(slot, "Handler::on_close panicked");
+                    drop_quietly((handler, session));
+                    Err(Panicked)
+                });
+                return;
+            }
+        };
+        tracing::debug!(?peer, ?token, slot, "open");
+        let mut conn = Conn::new(stream, session, handler);
+        conn.slot = Some(slot);
+        self.insert(token, conn, Instant::now());
+    }
+
+    /// Registers a new connection's socket, readable only, under a fresh token.
+    fn register(&mut self, stream: &mut TcpStream) -> io::Result<Token> {
+        // Output is written in whole buffers; Nagle's algorithm would only delay replies.
+        if let Err(e) = stream.set_nodelay(true) {
+            tracing::debug!(error = %e, "could not set TCP_NODELAY");
+        }
+        let token = Token(self.next_token);
+        // Tokens are never reused, so a late completion cannot reach a newer connection.
+        self.next_token += 1;
+        self.poll
+            .registry()
+            .register(stream, token, Interest::READABLE)?;
+        Ok(token)
+    }
+
+    /// Starts driving a registered connection: steps it at once, so a greeting goes out
+    /// without waiting for input.
+    fn insert(&mut self, token: Token, conn: Conn<H>, now: Instant) {
+        self.conns.insert(token, conn);
         self.open_sessions += 1;
         self.drive(token, now);
     }
 
     /// Applies a finished piece of work to its connection.
-    fn complete(&mut self, done: Done<S::Handler>, now: Instant, todo: &mut Vec<Token>) {
+    fn complete(&mut self, done: Done<H>, now: Instant, todo: &mut Vec<Token>) {
         let Done { token, seq, result } = done;
         let Some(conn) = self.conns.get_mut(&token) else {
             // The connection was dropped while its work ran.
@@ -303,7 +407,7 @@ impl<S: Service> EventLoop<S> {
             Ok(Ok(())) => todo.push(token),
             Ok(Err(e)) => {
                 tracing::debug!(?token, error = %e, "connection dropped");
-                self.remove(token, true);
+                self.remove(token, End::Failed(e));
             }
             Err(_) => self.panicked(token),
         }
@@ -317,10 +421,10 @@ impl<S: Service> EventLoop<S> {
         conn.armed = None;
         match panic::catch_unwind(AssertUnwindSafe(|| conn.on_timer(now))) {
             Ok(Ok(false)) => todo.push(token),
-            Ok(Ok(true)) => self.remove(token, false),
+            Ok(Ok(true)) => self.remove(token, End::Done),
             Ok(Err(e)) => {
                 tracing::debug!(?token, error = %e, "connection dropped");
-                self.remove(token, true);
+                self.remove(token, End::Failed(e));
             }
             Err(_) => self.panicked(token),
         }
@@ -346,11 +450,10 @@ impl<S: Service> EventLoop<S> {
                 self.sync(token);
             }
             Ok(Ok(Status::Closed)) => self.retire(token, now),
-            Ok(Ok(Status::Gone)) => self.remove(token, false),
+            Ok(Ok(Status::Gone)) => self.remove(token, End::Done),
             Ok(Err(e)) => {
                 tracing::debug!(?token, error = %e, "connection dropped");
-                let lingering = conn.is_lingering();
-                self.remove(token, !lingering);
+                self.remove(token, End::Failed(e));
             }
             Err(_) => self.panicked(token),
         }
@@ -366,11 +469,9 @@ impl<S: Service> EventLoop<S> {
         conn.start_linger(until);
         self.open_sessions -= 1;
         tracing::debug!(?token, "closed");
-        if panic::catch_unwind(AssertUnwindSafe(|| conn.close_handler())).is_err() {
-            tracing::error!(?token, "Handler::on_close panicked");
-        }
+        conn.close_handler();
         if self.stop_by.is_some() {
-            self.remove(token, false);
+            self.remove(token, End::Done);
         } else {
             // Reads what already arrived and arms the linger deadline.
             self.drive(token, now);
@@ -378,16 +479,19 @@ impl<S: Service> EventLoop<S> {
     }
 
     /// Drops a connection: discards what already arrived (so the kernel does not answer with a
-    /// reset), deregisters and closes the socket, and calls `on_close` if asked and not done
-    /// already (a lingering connection's handler has heard it).
-    fn remove(&mut self, token: Token, call_on_close: bool) {
+    /// reset), deregisters and closes the socket, and calls `on_close` unless the session
+    /// panicked or it was done already (a lingering connection's handler has heard it). A
+    /// connection given to [`Connections`](crate::Connections) leaves its handler and session
+    /// in its entry of the outcomes; any other is dropped.
+    fn remove(&mut self, token: Token, end: End) {
         let Some(mut conn) = self.conns.remove(&token) else {
             return;
         };
         if let Some(at) = conn.armed.take() {
             self.timers.remove(&(at, token));
         }
-        if !conn.is_lingering() {
+        let lingering = conn.is_lingering();
+        if !lingering {
             self.open_sessions -= 1;
         }
         let mut ctx = Ctx {
@@ -400,22 +504,48 @@ impl<S: Service> EventLoop<S> {
         if let Err(e) = self.poll.registry().deregister(&mut conn.stream) {
             tracing::debug!(?token, error = %e, "deregistering failed");
         }
-        if call_on_close
-            && !conn.is_lingering()
-            && panic::catch_unwind(AssertUnwindSafe(|| conn.close_handler())).is_err()
-        {
-            tracing::error!(?token, "Handler::on_close panicked");
+        let error = match end {
+            End::Panicked => {
+                if let Some(slot) = conn.slot {
+                    self.outcomes[slot] = Some(Err(Panicked));
+                }
+                return drop_quietly(conn);
+            }
+            // Once the session has closed and its output is written, what happens to the socket
+            // afterwards does not concern the handler.
+            _ if lingering => None,
+            End::Done => None,
+            End::Failed(e) => Some(e),
+        };
+        if !lingering {
+            conn.close_handler();
         }
-        if panic::catch_unwind(AssertUnwindSafe(move || drop(conn))).is_err() {
-            tracing::error!(?token, "dropping a session or handler panicked");
-        }
+        let Some(slot) = conn.slot else {
+            return drop_quietly(conn);
+        };
+        let outcome = if conn.is_poisoned() {
+            drop_quietly(conn);
+            Err(Panicked)
+        } else {
+            panic::catch_unwind(AssertUnwindSafe(move || conn.into_parts()))
+                .map(|(handler, session)| Finished {
+                    handler,
+                    session,
+                    error,
+                })
+                .map_err(|_| {
+                    tracing::error!(?token, "dropping a connection's buffers panicked");
+                    Panicked
+                })
+        };
+        self.outcomes[slot] = Some(outcome);
     }
 
     /// A panic in the session or handler: drop the connection without `on_close` (the handler
     /// may be in any state).
     fn panicked(&mut self, token: Token) {
         tracing::error!(?token, "session or handler panicked; connection dropped");
-        self.remove(token, false);
+        self.remove(token, End::Panicked);
     }
 
     /// Brings the timer entry and the registered interest in line with the connection.
@@ -451,11 +581,18 @@ impl<S: Service> EventLoop<S> {
                 Ok(()) => conn.writable_registered = writable,
                 Err(e) => {
                     tracing::debug!(?token, error = %e, "reregistering failed");
-                    let lingering = conn.is_lingering();
-                    self.remove(token, !lingering);
+                    self.remove(token, End::Failed(e));
                 }
             }
         }
+    }
+}
+
+/// Drops a connection, session or handler that is being thrown away; a panic in its `Drop` is
+/// caught and logged.
+fn drop_quietly<T>(value: T) {
+    if panic::catch_unwind(AssertUnwindSafe(move || drop(value))).is_err() {
+        tracing::error!("dropping a session or handler panicked");
     }
 }
 

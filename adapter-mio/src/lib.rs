@@ -1,12 +1,17 @@
 //! Drives any buzon [`Session`](session_api::Session) over one hand-written [mio] event loop,
 //! with a small pool of worker threads for blocking storage [`Work`](session_api::Work). No
 //! protocol logic lives here: the adapter moves bytes, time and work between the sockets, the
-//! sessions and their [`Handler`](session_api::Handler)s, and never looks at what the bytes mean.
+//! sessions and their [`Handler`]s, and never looks at what the bytes mean.
+//!
+//! Two entry points share one loop: [`Server`] accepts connections on a listener and opens a
+//! session for each with a [`Service`]; [`Connections`] drives streams the caller has connected
+//! (client sessions), and gives their handlers back when they are done.
 //!
 //! # The loop
 //!
-//! [`Server::run`] owns one [`mio::Poll`] with three kinds of token: the listener, a
-//! [`mio::Waker`] (rung by worker threads and by [`Shutdown::trigger`]) and one per connection.
+//! [`Server::run`] (or [`Connections::run`]) owns one [`mio::Poll`] with three kinds of token:
+//! the listener (a server only), a [`mio::Waker`] (rung by worker threads and by
+//! [`Shutdown::trigger`]) and one per connection.
 //! Connection tokens are never reused, so a late completion cannot reach a newer connection.
 //! Each turn of the loop:
 //!
@@ -23,7 +28,7 @@
 //!    - **pump**: offer the kept input to
 //!      [`handle_input`](session_api::Session::handle_input) and keep what it did not consume;
 //!      drain [`poll_event`](session_api::Session::poll_event) into
-//!      [`Handler::on_event`](session_api::Handler::on_event) (returned `Work` goes to the
+//!      [`Handler::on_event`] (returned `Work` goes to the
 //!      worker pool); drain [`poll_transmit`](session_api::Session::poll_transmit) into the
 //!      output buffer. Repeat while the session consumes, because an event answered at once
 //!      can let it consume more of the kept input (pipelined commands);
@@ -33,8 +38,12 @@
 //!      without waiting for a new edge;
 //!    - **backpressure**: the socket is not read while the kept input has reached
 //!      [`Options::read_buffer`] (the session waits for an answer, or wants a longer line than
-//!      it allows) or the unsent output has reached [`Options::max_output`] (the peer does not
-//!      read our replies); input is not even offered in the second case. Whatever clears the
+//!      it allows), nor while the unsent output has reached [`Options::max_output`] and the
+//!      session still added to it (the peer does not read our replies); input is not even
+//!      offered in the second case. Output over the limit alone holds nothing back: a session
+//!      may queue a large request of its own (a client uploading a message) and has to keep
+//!      taking the peer's answers meanwhile, or a peer that answers while it reads would block
+//!      writing to us, stop reading, and our output would never drain. Whatever clears the
 //!      condition (a completion, a writable event) steps the connection again, and it resumes
 //!      reading because its "may be readable" mark is cleared only by `WouldBlock`;
 //!    - a read of zero bytes is the peer's EOF. [`handle_eof`](session_api::Session::handle_eof)
@@ -44,11 +53,13 @@
 //!      `tlsserver-mio` example), the timer entry is moved to the session's new deadline.
 //! 4. **Accept** new connections while the listener has some and [`Options::max_connections`]
 //!    allows; each gets a session and handler from [`Service::open`]
-//!    and is stepped at once (a greeting goes out without waiting for input).
+//!    and is stepped at once (a greeting goes out without waiting for input). [`Connections`]
+//!    has no listener: its streams are registered and stepped once before the first turn, and
+//!    its loop ends when the last of them is gone.
 //!
 //! Once [`is_closed`](session_api::Session::is_closed) is true, all output is written and no
 //! work is outstanding, the write half is shut down,
-//! [`Handler::on_close`](session_api::Handler::on_close) is called, and the connection lingers:
+//! [`Handler::on_close`] is called, and the connection lingers:
 //! what the peer still sends is read and thrown away until its EOF or [`Options::linger`]. That
 //! keeps the kernel from answering unread input with a reset, which could destroy our last reply
 //! before the peer reads it. A closed session whose peer stops reading its last output for
@@ -58,15 +69,18 @@
 //! session or handler is caught, logged at `error` and ends only that connection (without
 //! `on_close`: the handler may be in any state). A panic inside `Work` is caught on the worker
 //! and ends that connection with `on_close` (the session would wait forever for the answer).
+//! [`Connections::run`] reports each of these in the connection's entry: a [`Finished`] with
+//! the error, or [`Panicked`].
 //!
 //! # Shutdown
 //!
 //! [`Shutdown::trigger`] (from any thread) wakes the loop, which deregisters and closes the
-//! listener, calls [`handle_shutdown`](session_api::Session::handle_shutdown) on every open
-//! session and keeps looping until every connection is gone or [`Options::grace`] has passed;
-//! the rest are then dropped (their handlers still get `on_close`). Lingering stops being
-//! patient: only input that already arrived is discarded. Finally the worker threads finish the
-//! work already queued and are joined, and [`Server::run`] returns.
+//! listener (if any), calls [`handle_shutdown`](session_api::Session::handle_shutdown) on every
+//! open session and keeps looping until every connection is gone or [`Options::grace`] has
+//! passed; the rest are then dropped (their handlers still get `on_close`). Lingering stops
+//! being patient: only input that already arrived is discarded. Finally the worker threads
+//! finish the work already queued and are joined, and [`Server::run`] (or
+//! [`Connections::run`]) returns.
 //!
 //! # Example
 //!
@@ -100,14 +114,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use mio::{Interest, Poll, Token, Waker};
-use session_api::Service;
+use session_api::{Handler, Service};
 
 /// The listener's token.
 const LISTENER: Token = Token(0);
 /// The waker's token; connection tokens follow it.
 const WAKER: Token = Token(1);
 
-/// Tuning for a [`Server`]. Start from [`Options::default`].
+/// Tuning for a [`Server`] or [`Connections`]. Start from [`Options::default`].
 ///
 /// ```
 /// use std::time::Duration;
@@ -128,15 +142,16 @@ pub struct Options {
     /// socket is not read (the session is waiting for a decision, or needs a longer line than it
     /// allows). Default 64 KiB; 0 is treated as 1.
     pub read_buffer: usize,
-    /// While at least this many bytes of output are unsent, the socket is not read and the
-    /// session is offered no input, so a peer that does not read cannot make us buffer without
-    /// bound. Default 256 KiB; 0 is treated as 1.
+    /// Once at least this many bytes of output are unsent and the session still adds to them,
+    /// the socket is not read and the session is offered no input until they drop below it, so
+    /// a peer that does not read cannot make us buffer without bound (see the
+    /// [crate docs](crate#the-loop)). Default 256 KiB; 0 is treated as 1.
     pub max_output: usize,
     /// Most bytes read from one connection per loop turn, so one busy peer cannot starve the
     /// others. Default 64 KiB; 0 is treated as 1.
     pub budget: usize,
-    /// After shutdown, how long [`Server::run`] waits for sessions to say goodbye and close
-    /// before it drops the rest. Default 10 s.
+    /// After shutdown, how long [`Server::run`] (or [`Connections::run`]) waits for sessions to
+    /// say goodbye and close before it drops the rest. Default 10 s.
     pub grace: Duration,
     /// Once a session is closed: how long a peer may take without progress to read the rest of
     /// the output, and then how long we wait for its EOF before dropping the socket (cut short
@@ -145,7 +160,7 @@ pub struct Options {
     /// Most sessions open at once; while at the limit no new connection is accepted (they wait
     /// in the kernel's backlog). A connection stops counting once its session is closed, even if
     /// it still lingers for the peer's EOF. `None` (the default) means no limit; `Some(0)` is
-    /// treated as `Some(1)`.
+    /// treated as `Some(1)`. Ignored by [`Connections`], which drives every stream it is given.
     pub max_connections: Option<usize>,
 }
 
@@ -175,19 +190,19 @@ impl Shared {
     }
 }
 
-/// Stops a [`Server`]: [`trigger`](Shutdown::trigger) it from any thread (a signal thread, a
-/// test).
+/// Stops a [`Server`] or [`Connections`]: [`trigger`](Shutdown::trigger) it from any thread (a
+/// signal thread, a test).
 ///
-/// Triggering is permanent and idempotent; triggering before [`Server::run`] is called makes
-/// `run` shut down at once. Dropping every handle does not trigger it.
+/// Triggering is permanent and idempotent; triggering before `run` is called makes `run` shut
+/// down at once. Dropping every handle does not trigger it.
 #[derive(Clone)]
 pub struct Shutdown {
     shared: Arc<Shared>,
 }
 
 impl Shutdown {
-    /// Asks the server to shut down (see the [crate docs](crate#shutdown)) and wakes its loop.
-    /// Returns at once; [`Server::run`] returns when the shutdown is complete.
+    /// Asks the loop to shut down (see the [crate docs](crate#shutdown)) and wakes it. Returns
+    /// at once; [`Server::run`] (or [`Connections::run`]) returns when the shutdown is complete.
     pub fn trigger(&self) {
         self.shared.stop.store(true, Ordering::Release);
         if let Err(e) = self.shared.waker.wake() {
@@ -277,7 +292,12 @@ impl<S: Service> Server<S> {
             shared,
             opts,
         } = self;
-        event_loop::EventLoop::new(poll, listener, local, service, shared, &opts)?.run()
+        let listener = event_loop::Listener {
+            socket: listener,
+            local,
+            service,
+        };
+        event_loop::EventLoop::new(poll, Some(listener), shared, &opts)?.serve()
     }
 }
 
@@ -289,3 +309,190 @@ impl<S: Service> fmt::Debug for Server<S> {
             .finish_non_exhaustive()
     }
 }
+
+/// Outbound connections: drives streams the caller has already connected (a client session for
+/// each, typically waiting for the peer's greeting) on one mio event loop, in the thread that
+/// calls [`run`](Connections::run), exactly as a [`Server`] drives the connections it accepts.
+///
+/// Give the streams to [`new`](Connections::new), or add them later with
+/// [`push`](Connections::push) (or [`Extend`]); connecting them, and handling connect errors, is
+/// the caller's business. [`run`](Connections::run) sets them non-blocking, drives every session
+/// until it is closed and gives back each handler and session, in the order they were added, so
+/// the caller can read what they collected.
+///
+/// Everything described in the [crate docs](crate) applies: the same loop, budgets,
+/// backpressure, deadlines, worker pool for [`Work`](session_api::Work), lingering and
+/// [shutdown](crate#shutdown) (a [`Shutdown`] from
+/// [`shutdown_handle`](Connections::shutdown_handle) makes every session hear
+/// [`handle_shutdown`](session_api::Session::handle_shutdown), and [`Options::grace`] applies).
+/// [`Options::max_connections`] is ignored: every stream given is driven at once.
+///
+/// # Example
+///
+/// ```no_run
+/// use std::net::TcpStream;
+/// use adapter_mio::{Connections, Options};
+/// use session_api::Handler;
+///
+/// /// Connects to every address, drives the sessions and returns the handlers of those that
+/// /// finished cleanly.
+/// fn send_all<H: Handler>(
+///     jobs: Vec<(&str, H::Session, H)>,
+/// ) -> std::io::Result<Vec<H>> {
+///     let mut streams = Vec::new();
+///     for (addr, session, handler) in jobs {
+///         // Connect errors are ours to handle; here they end everything.
+///         streams.push((TcpStream::connect(addr)?, session, handler));
+///     }
+///     let conns = Connections::new(streams, Options::default())?;
+///     let shutdown = conns.shutdown_handle();
+///     std::thread::spawn(move || {
+///         // e.g. wait for SIGINT with signal-hook here
+///         shutdown.trigger();
+///     });
+///     let mut handlers = Vec::new();
+///     for (i, outcome) in conns.run()?.into_iter().enumerate() {
+///         match outcome {
+///             Ok(done) if done.error.is_none() => handlers.push(done.handler),
+///             Ok(done) => eprintln!("connection {i} failed: {:?}", done.error),
+///             Err(panicked) => eprintln!("connection {i}: {panicked}"),
+///         }
+///     }
+///     Ok(handlers)
+/// }
+/// ```
+pub struct Connections<H: Handler> {
+    poll: Poll,
+    streams: Vec<(std::net::TcpStream, H::Session, H)>,
+    shared: Arc<Shared>,
+    opts: Options,
+}
+
+impl<H: Handler> Connections<H> {
+    /// Prepares connected streams, each with its session and handler, in the order
+    /// [`run`](Connections::run) gives them back; more can be added with
+    /// [`push`](Connections::push). Creates the poll and its waker, so that a
+    /// [`shutdown_handle`](Connections::shutdown_handle) works before and during `run`.
+    ///
+    /// The streams may still be blocking: `run` makes them non-blocking (and sets
+    /// `TCP_NODELAY`). Nothing happens on them before `run`.
+    pub fn new(
+        streams: impl IntoIterator<Item = (std::net::TcpStream, H::Session, H)>,
+        opts: Options,
+    ) -> io::Result<Self> {
+        let poll = Poll::new()?;
+        let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
+        Ok(Connections {
+            poll,
+            streams: streams.into_iter().collect(),
+            shared: Arc::new(Shared {
+                stop: AtomicBool::new(false),
+                waker,
+            }),
+            opts,
+        })
+    }
+
+    /// Adds a connected stream (blocking or not) with its session and handler; returns its
+    /// index in what [`run`](Connections::run) returns.
+    pub fn push(&mut self, stream: std::net::TcpStream, session: H::Session, handler: H) -> usize {
+        self.streams.push((stream, session, handler));
+        self.streams.len() - 1
+    }
+
+    /// How many streams have been added.
+    pub fn len(&self) -> usize {
+        self.streams.len()
+    }
+
+    /// True if no stream has been added.
+    pub fn is_empty(&self) -> bool {
+        self.streams.is_empty()
+    }
+
+    /// A handle that shuts these connections down from any thread.
+    pub fn shutdown_handle(&self) -> Shutdown {
+        Shutdown {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+
+    /// Runs the event loop on the calling thread until every connection is gone, then joins the
+    /// worker threads. Returns one entry per stream, in the order they were added:
+    ///
+    /// - `Ok(`[`Finished`]`)` with the handler and the session. The handler has had
+    ///   [`on_close`](session_api::Handler::on_close). [`Finished::error`] is `None` if the
+    ///   session closed and its output was written, and says why otherwise.
+    /// - `Err(`[`Panicked`]`)` if the session or the handler panicked (including in
+    ///   `on_close`): both were dropped, since they may be in any state.
+    ///
+    /// A connection is gone once its session is closed, its output written and the peer's EOF
+    /// read (waiting at most [`Options::linger`] for it), or once it failed. After a
+    /// [`Shutdown`], the connections still open when [`Options::grace`] ends are dropped; their
+    /// entries carry a [`TimedOut`](io::ErrorKind::TimedOut) error.
+    ///
+    /// Errors only if the worker threads cannot be started (then nothing has run, and the
+    /// handlers are dropped without `on_close`) or polling itself fails (then the connections
+    /// are dropped, their handlers after `on_close`).
+    pub fn run(self) -> io::Result<Vec<Result<Finished<H>, Panicked>>> {
+        let Connections {
+            poll,
+            streams,
+            shared,
+            opts,
+        } = self;
+        event_loop::EventLoop::new(poll, None, shared, &opts)?.drive_all(streams)
+    }
+}
+
+impl<H: Handler> Extend<(std::net::TcpStream, H::Session, H)> for Connections<H> {
+    fn extend<I: IntoIterator<Item = (std::net::TcpStream, H::Session, H)>>(&mut self, iter: I) {
+        self.streams.extend(iter);
+    }
+}
+
+impl<H: Handler> fmt::Debug for Connections<H> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Connections")
+            .field("len", &self.streams.len())
+            .field("opts", &self.opts)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A connection driven by [`Connections::run`] that is gone, with what is left of it.
+#[non_exhaustive]
+pub struct Finished<H: Handler> {
+    /// The handler, after [`on_close`](session_api::Handler::on_close).
+    pub handler: H,
+    /// The session, in whatever state it ended.
+    pub session: H::Session,
+    /// `None` if the session closed and all its output was written (what happened to the socket
+    /// after that does not count). Otherwise why the connection ended before: a socket error
+    /// (e.g. [`ConnectionReset`](io::ErrorKind::ConnectionReset)), the peer not reading the
+    /// last output within [`Options::linger`] or the shutdown grace period ending
+    /// ([`TimedOut`](io::ErrorKind::TimedOut)), or a piece of [`Work`](session_api::Work) that
+    /// panicked ([`Other`](io::ErrorKind::Other)).
+    pub error: Option<io::Error>,
+}
+
+impl<H: Handler> fmt::Debug for Finished<H> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Finished")
+            .field("error", &self.error)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The entry of a connection whose session or handler panicked: the panic was caught and
+/// logged, the connection dropped, and the handler and session with it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Panicked;
+
+impl fmt::Display for Panicked {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the session or its handler panicked")
+    }
+}
+
+impl std::error::Error for Panicked {}

@@ -13,7 +13,9 @@
 //!    [`Session::poll_transmit`] (writing the bytes to the peer);
 //! 3. wait until the socket is readable, writable (only while output is pending), the deadline of
 //!    [`Session::poll_timeout`] has passed (then call [`Session::handle_timeout`]) or a piece of
-//!    [`Work`] has finished (then apply its [`Completion`] and go back to 1 with the kept bytes).
+//!    [`Work`] has finished (then apply its [`Completion`], call
+//!    [`Handler::after_completion`] and run any work it returns, and go back to 1 with the kept
+//!    bytes).
 //!
 //! The **host** answers events through a [`Handler`], one per connection, made by a [`Service`].
 //! Quick answers (is this recipient ours?) are given at once inside [`Handler::on_event`]. Slow
@@ -121,6 +123,17 @@ pub trait Handler: Send + Sized + 'static {
         event: <Self::Session as Session>::Event,
         now: Instant,
     ) -> Option<Work<Self>>;
+
+    /// Called after each [`Completion`] has been applied, so a handler whose completion found
+    /// more to do (a next step that is itself slow) can start it. A completion cannot return
+    /// work itself because it runs inside the adapter's bookkeeping.
+    fn after_completion(
+        &mut self,
+        _session: &mut Self::Session,
+        _now: Instant,
+    ) -> Option<Work<Self>> {
+        None
+    }
 
     /// The connection is gone (closed by either side). Any state still open is dropped here.
     fn on_close(&mut self) {}

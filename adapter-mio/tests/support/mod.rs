@@ -30,6 +30,8 @@ use std::time::{Duration, Instant};
 use adapter_mio::{Options, Server, Shutdown};
 use session_api::{Completion, ConnInfo, Handler, Service, Session, Work};
 
+pub mod peer;
+
 /// Counters the sessions and handlers bump, read by the tests.
 #[derive(Default)]
 pub struct Stats {
