@@ -18,7 +18,9 @@ use smtp_core::policy::LocalDomains;
 use smtp_core::{ServerConfig, ServerEvent, ServerSession, Verdict};
 
 fn main() -> io::Result<()> {
-    let addr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:2526".into());
+    let addr = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "127.0.0.1:2526".into());
     let listener = TcpListener::bind(&addr)?;
     eprintln!("listening on {addr}");
     let config = Arc::new(ServerConfig::new("mx.example.com"));
@@ -35,7 +37,11 @@ fn main() -> io::Result<()> {
     Ok(())
 }
 
-fn serve(mut stream: TcpStream, config: Arc<ServerConfig>, policy: &LocalDomains) -> io::Result<()> {
+fn serve(
+    mut stream: TcpStream,
+    config: Arc<ServerConfig>,
+    policy: &LocalDomains,
+) -> io::Result<()> {
     let mut session = ServerSession::new(config, Instant::now());
     let mut input = Vec::new(); // bytes read but not yet consumed by the session
     let mut output = Vec::new();
@@ -54,7 +60,9 @@ fn serve(mut stream: TcpStream, config: Arc<ServerConfig>, policy: &LocalDomains
                             Ok(_) => Verdict::Accept,
                             Err(reply) => Verdict::Refuse(reply),
                         };
-                        session.decide(ticket, verdict, Instant::now()).expect("pending ticket");
+                        session
+                            .decide(ticket, verdict, Instant::now())
+                            .expect("pending ticket");
                         decided = true;
                     }
                     ServerEvent::MessageStart(_) => message.clear(),
@@ -62,7 +70,9 @@ fn serve(mut stream: TcpStream, config: Arc<ServerConfig>, policy: &LocalDomains
                     ServerEvent::MessageEnd { ticket, .. } => {
                         // Store durably here; only then accept.
                         println!("{}", String::from_utf8_lossy(&message));
-                        session.decide(ticket, Verdict::Accept, Instant::now()).expect("pending ticket");
+                        session
+                            .decide(ticket, Verdict::Accept, Instant::now())
+                            .expect("pending ticket");
                         decided = true;
                     }
                     _ => {}
@@ -87,7 +97,12 @@ fn serve(mut stream: TcpStream, config: Arc<ServerConfig>, policy: &LocalDomains
         match stream.read(&mut buf) {
             Ok(0) => session.handle_eof(Instant::now()),
             Ok(n) => input.extend_from_slice(&buf[..n]),
-            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
                 session.handle_timeout(Instant::now());
             }
             Err(e) => return Err(e),

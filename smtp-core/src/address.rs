@@ -270,7 +270,9 @@ fn is_atext(c: char) -> bool {
 
 /// `Dot-string = Atom *("." Atom)`.
 fn is_dot_string(s: &str) -> bool {
-    !s.is_empty() && s.split('.').all(|atom| !atom.is_empty() && atom.chars().all(is_atext))
+    !s.is_empty()
+        && s.split('.')
+            .all(|atom| !atom.is_empty() && atom.chars().all(is_atext))
 }
 
 /// `Domain = sub-domain *("." sub-domain)`; U-labels allowed (RFC 6531).
@@ -359,8 +361,23 @@ mod tests {
     #[test]
     fn rejects_malformed_paths() {
         for bad in [
-            "a@b", "<a@b", "<a@>", "<@b>", "<a..b@c>", "<.a@c>", "<a.@c>", "<a b@c>", "<a@b c>",
-            "<a@-b>", "<a@b..c>", "<\"a@b>", "<a@[1.2.3]>", "<a@b>x", "<>", "<a@b@c>", "<a\"b@c>",
+            "a@b",
+            "<a@b",
+            "<a@>",
+            "<@b>",
+            "<a..b@c>",
+            "<.a@c>",
+            "<a.@c>",
+            "<a b@c>",
+            "<a@b c>",
+            "<a@-b>",
+            "<a@b..c>",
+            "<\"a@b>",
+            "<a@[1.2.3]>",
+            "<a@b>x",
+            "<>",
+            "<a@b@c>",
+            "<a\"b@c>",
         ] {
             assert!(fwd(bad).is_err(), "{bad} should fail");
         }

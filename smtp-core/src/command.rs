@@ -86,7 +86,8 @@ impl Command {
             return Err(ParseError::Unrecognized);
         }
         let verb = verb.to_ascii_uppercase();
-        let arg = std::str::from_utf8(arg_bytes).map_err(|_| ParseError::Syntax("invalid UTF-8"))?;
+        let arg =
+            std::str::from_utf8(arg_bytes).map_err(|_| ParseError::Syntax("invalid UTF-8"))?;
         let trimmed = arg.trim_matches(' ');
         let no_args = |cmd: Command| {
             if trimmed.is_empty() {
@@ -233,11 +234,12 @@ fn parse_params(s: &str) -> Result<Vec<Param>, ParseError> {
             .bytes()
             .next()
             .is_some_and(|b| b.is_ascii_alphanumeric())
-            && keyword.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+            && keyword
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-');
         // esmtp-value = 1*(%d33-60 / %d62-126), widened to UTF-8 by RFC 6531.
-        let value_ok = value.is_none_or(|v| {
-            !v.is_empty() && v.chars().all(|c| c > ' ' && c != '=' && c != '\x7f')
-        });
+        let value_ok = value
+            .is_none_or(|v| !v.is_empty() && v.chars().all(|c| c > ' ' && c != '=' && c != '\x7f'));
         if !keyword_ok || !value_ok {
             return Err(ParseError::Syntax("malformed parameter"));
         }
@@ -263,14 +265,20 @@ mod tests {
         for (input, rendered) in [
             ("ehlo client.example", "EHLO client.example"),
             ("MAIL FROM:<>", "MAIL FROM:<>"),
-            ("Mail From: <a@b.c> body=8bitmime", "MAIL FROM:<a@b.c> BODY=8bitmime"),
+            (
+                "Mail From: <a@b.c> body=8bitmime",
+                "MAIL FROM:<a@b.c> BODY=8bitmime",
+            ),
             ("rcpt to:<Postmaster>", "RCPT TO:<postmaster>"),
             ("bdat 10 last", "BDAT 10 LAST"),
             ("BDAT 0", "BDAT 0"),
             ("noop anything at all", "NOOP"),
             ("help mail", "HELP mail"),
         ] {
-            assert_eq!(Command::parse(input.as_bytes()).unwrap().to_string(), rendered);
+            assert_eq!(
+                Command::parse(input.as_bytes()).unwrap().to_string(),
+                rendered
+            );
         }
     }
 
@@ -280,17 +288,41 @@ mod tests {
         assert_eq!(Command::parse(b""), Err(ParseError::Unrecognized));
         assert_eq!(Command::parse(b"MA1L"), Err(ParseError::Unrecognized));
         assert_eq!(Command::parse(b"TURN"), Err(ParseError::NotImplemented));
-        assert!(matches!(Command::parse(b"EHLO"), Err(ParseError::Syntax(_))));
-        assert!(matches!(Command::parse(b"DATA x"), Err(ParseError::Syntax(_))));
-        assert!(matches!(Command::parse(b"BDAT x"), Err(ParseError::Syntax(_))));
-        assert!(matches!(Command::parse(b"BDAT 1 FIRST"), Err(ParseError::Syntax(_))));
-        assert!(matches!(Command::parse(b"MAIL TO:<a@b>"), Err(ParseError::Syntax(_))));
-        assert!(matches!(Command::parse(b"MAIL FROM:a@b"), Err(ParseError::BadSender(_))));
-        assert!(matches!(Command::parse(b"RCPT TO:<>"), Err(ParseError::BadRecipient(_))));
+        assert!(matches!(
+            Command::parse(b"EHLO"),
+            Err(ParseError::Syntax(_))
+        ));
+        assert!(matches!(
+            Command::parse(b"DATA x"),
+            Err(ParseError::Syntax(_))
+        ));
+        assert!(matches!(
+            Command::parse(b"BDAT x"),
+            Err(ParseError::Syntax(_))
+        ));
+        assert!(matches!(
+            Command::parse(b"BDAT 1 FIRST"),
+            Err(ParseError::Syntax(_))
+        ));
+        assert!(matches!(
+            Command::parse(b"MAIL TO:<a@b>"),
+            Err(ParseError::Syntax(_))
+        ));
+        assert!(matches!(
+            Command::parse(b"MAIL FROM:a@b"),
+            Err(ParseError::BadSender(_))
+        ));
+        assert!(matches!(
+            Command::parse(b"RCPT TO:<>"),
+            Err(ParseError::BadRecipient(_))
+        ));
         assert!(matches!(
             Command::parse(b"MAIL FROM:<a@b> SIZE="),
             Err(ParseError::Syntax(_))
         ));
-        assert!(matches!(Command::parse(b"RSET \xff"), Err(ParseError::Syntax(_))));
+        assert!(matches!(
+            Command::parse(b"RSET \xff"),
+            Err(ParseError::Syntax(_))
+        ));
     }
 }

@@ -115,8 +115,9 @@ impl RunningServer {
                     grace: Duration::from_secs(2),
                     ..Default::default()
                 };
-                let thread =
-                    std::thread::spawn(move || adapter_smol::run(listener, service, shutdown, opts));
+                let thread = std::thread::spawn(move || {
+                    adapter_smol::run(listener, service, shutdown, opts)
+                });
                 (Box::new(move || trigger.trigger()), thread)
             }
             Runtime::Mio => {
@@ -170,7 +171,12 @@ pub fn play_over_socket(t: &Transcript, addr: SocketAddr) -> Result<(), String> 
                 i += 1;
             }
             Item::Client(_) => {
-                read_until(&mut stream, &mut received, expected.len(), &mut closed_by_server);
+                read_until(
+                    &mut stream,
+                    &mut received,
+                    expected.len(),
+                    &mut closed_by_server,
+                );
                 compare(&expected, &received, i)?;
                 let mut group = Vec::new();
                 while let Some(Item::Client(b)) = t.items.get(i) {
@@ -184,10 +190,17 @@ pub fn play_over_socket(t: &Transcript, addr: SocketAddr) -> Result<(), String> 
                 let _ = stream.shutdown(Shutdown::Write);
                 i += 1;
             }
-            Item::Advance(_) => return Err("transcripts that move the clock cannot run live".into()),
+            Item::Advance(_) => {
+                return Err("transcripts that move the clock cannot run live".into());
+            }
         }
     }
-    read_until(&mut stream, &mut received, expected.len(), &mut closed_by_server);
+    read_until(
+        &mut stream,
+        &mut received,
+        expected.len(),
+        &mut closed_by_server,
+    );
     // Anything beyond the expectation would arrive within a short wait.
     let grace = Instant::now() + Duration::from_millis(300);
     let mut buf = [0u8; 4096];

@@ -35,7 +35,12 @@ fn all_over(runtime: Runtime) {
         played += 1;
     }
     assert!(played > 0);
-    assert!(failures.is_empty(), "{} of {played} failed:\n{}", failures.len(), failures.join("\n\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {played} failed:\n{}",
+        failures.len(),
+        failures.join("\n\n")
+    );
 }
 
 #[test]

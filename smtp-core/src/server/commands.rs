@@ -28,6 +28,8 @@ impl ServerSession {
             }
             Command::Noop => self.reply(&replies::ok()),
             Command::Quit => {
+                // QUIT between BDAT chunks leaves a partial message the host must drop.
+                self.abort_message(AbortReason::Disconnected);
                 let host = self.config.hostname.clone();
                 self.reply(&replies::bye(&host));
                 self.close();
@@ -65,6 +67,8 @@ impl ServerSession {
 
     /// EHLO and HELO start over: any transaction is dropped (RFC 5321 section 4.1.4).
     fn helo(&mut self, name: String, esmtp: bool) {
+        // Between BDAT chunks a message is in progress: the host must drop it.
+        self.abort_message(AbortReason::Reset);
         self.txn = None;
         let host = &self.config.hostname;
         let reply = if esmtp {
@@ -118,6 +122,12 @@ impl ServerSession {
                     Some(_) => {}
                     None => return self.param_error(replies::syntax("bad SIZE value")),
                 },
+                // RFC 1870 section 3: `SIZE=` takes a value; RFC 6531 section 3.4: `SMTPUTF8`
+                // takes none. Both keywords are offered, so a wrong form is a syntax error.
+                ("SIZE", None) => return self.param_error(replies::syntax("bad SIZE value")),
+                ("SMTPUTF8", Some(_)) => {
+                    return self.param_error(replies::syntax("SMTPUTF8 takes no value"));
+                }
                 ("BODY", Some(v)) if v.eq_ignore_ascii_case("7BIT") => {
                     txn.body = BodyType::SevenBit;
                 }
@@ -139,7 +149,8 @@ impl ServerSession {
             self.violation(Violation::NonAsciiAddress);
             return self.error_reply(&replies::non_ascii_address());
         }
-        self.events.push_back(ServerEvent::MailFrom(txn.from.clone()));
+        self.events
+            .push_back(ServerEvent::MailFrom(txn.from.clone()));
         self.txn = Some(txn);
         self.reply(&replies::sender_ok());
     }
@@ -183,7 +194,7 @@ impl ServerSession {
         }
         if txn.recipients.is_empty() {
             // RFC 5321 section 3.3 allows 503 or 554 here; 554 tells the client why.
-            return self.error_reply(&replies::no_valid_recipients());
+            return self.sequence_error(replies::no_valid_recipients());
         }
         self.reply(&replies::start_data());
         if let Some(txn) = &mut self.txn {
@@ -216,7 +227,10 @@ impl ServerSession {
             }
             self.reception = Some(Reception::discard(size, violation, reply, reset));
         } else {
-            let txn = self.txn.as_mut().expect("refusal covers a missing transaction");
+            let txn = self
+                .txn
+                .as_mut()
+                .expect("refusal covers a missing transaction");
             if !txn.chunked {
                 txn.chunked = true;
                 txn.receiving = true;

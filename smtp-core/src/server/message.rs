@@ -17,7 +17,11 @@ pub(super) enum Reception {
         refused: Option<AbortReason>,
     },
     /// One accepted BDAT chunk.
-    Chunk { size: u64, remaining: u64, last: bool },
+    Chunk {
+        size: u64,
+        remaining: u64,
+        last: bool,
+    },
     /// The octets of a refused BDAT chunk, dropped; `reply` is sent after them.
     Discard {
         remaining: u64,
@@ -68,22 +72,23 @@ impl ServerSession {
                 size,
                 refused,
             } => {
+                let before = refused.is_none().then(|| decoder.clone());
                 let mut body = Vec::with_capacity(rest.len());
                 let (used, done) = decoder.decode(rest, &mut body);
                 let mut newly_refused = None;
-                if refused.is_none() {
+                if let Some(before) = before {
+                    newly_refused = refusal(decoder, *size + body.len() as u64, max_size);
+                    if let Some(reason) = newly_refused {
+                        // The host gets the body up to the octet that broke a rule, and the
+                        // first rule broken decides the reply, however the input was cut.
+                        let (accepted, first) =
+                            first_refusal(before, &rest[..used], *size, max_size);
+                        body = accepted;
+                        newly_refused = Some(first.unwrap_or(reason));
+                    }
                     *size += body.len() as u64;
-                    newly_refused = if *size > max_size {
-                        Some(AbortReason::TooBig)
-                    } else if decoder.saw_bare_line_ending() {
-                        Some(AbortReason::BareLineEnding)
-                    } else if decoder.saw_long_line() {
-                        Some(AbortReason::LongLine)
-                    } else {
-                        None
-                    };
                     *refused = newly_refused;
-                    if newly_refused.is_none() && !body.is_empty() {
+                    if !body.is_empty() {
                         self.events.push_back(ServerEvent::MessageData(body));
                     }
                 }
@@ -123,8 +128,7 @@ impl ServerSession {
     }
 
     fn data_done(&mut self) {
-        let Some(Reception::Data { size, refused, .. }) = self.reception.take()
-        else {
+        let Some(Reception::Data { size, refused, .. }) = self.reception.take() else {
             unreachable!("data_done runs at the end of DATA");
         };
         let refusal = match refused {
@@ -210,6 +214,45 @@ impl ServerSession {
             self.events.push_back(ServerEvent::MessageAborted(reason));
         }
     }
+}
+
+/// Why a DATA body of `size` octets so far, read by `decoder`, must be refused, if it must.
+fn refusal(decoder: &DotDecoder, size: u64, max_size: u64) -> Option<AbortReason> {
+    if size > max_size {
+        Some(AbortReason::TooBig)
+    } else if decoder.saw_bare_line_ending() {
+        Some(AbortReason::BareLineEnding)
+    } else if decoder.saw_long_line() {
+        Some(AbortReason::LongLine)
+    } else {
+        None
+    }
+}
+
+/// Decodes `input` again one octet at a time from `decoder`, the state before it, to find the
+/// octet at which the body (`size` octets before `input`) must be refused. Returns the body
+/// decoded before that octet and the reason (`None` only if no octet breaks a rule, which
+/// cannot happen when decoding `input` at once did).
+///
+/// Only the read that breaks a rule takes this path, once per message.
+fn first_refusal(
+    mut decoder: DotDecoder,
+    input: &[u8],
+    size: u64,
+    max_size: u64,
+) -> (Vec<u8>, Option<AbortReason>) {
+    let mut body = Vec::with_capacity(input.len());
+    let mut piece = Vec::with_capacity(2);
+    for octet in input.chunks(1) {
+        piece.clear();
+        decoder.decode(octet, &mut piece);
+        let total = size + (body.len() + piece.len()) as u64;
+        if let Some(reason) = refusal(&decoder, total, max_size) {
+            return (body, Some(reason));
+        }
+        body.extend_from_slice(&piece);
+    }
+    (body, None)
 }
 
 /// `min(remaining, available)` without truncating a 64-bit count on 32-bit targets.

@@ -98,11 +98,7 @@ enum Pending {
 impl ServerSession {
     /// A new session; the 220 greeting is queued at once.
     pub fn new(config: Arc<ServerConfig>, now: Instant) -> Self {
-        let greeting = Reply::multiline(
-            220,
-            None,
-            [format!("{} ESMTP buzon", config.hostname)],
-        );
+        let greeting = Reply::multiline(220, None, [format!("{} ESMTP buzon", config.hostname)]);
         let mut s = ServerSession {
             config,
             out: Vec::new(),
@@ -215,7 +211,9 @@ impl ServerSession {
         let Some((deadline, kind)) = self.deadline else {
             return;
         };
-        if now < deadline || self.closed {
+        // While the host decides, the peer waits for us: no timer runs (as `poll_timeout`
+        // says), so a late call from a timer set earlier must not blame the peer.
+        if now < deadline || self.closed || self.pending.is_some() {
             return;
         }
         self.abort_message(AbortReason::Timeout);
@@ -405,5 +403,157 @@ impl session_api::Session for ServerSession {
 
     fn is_closed(&self) -> bool {
         self.closed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    /// Feeds `input` in the pieces `cuts` make, accepting every decision; returns the output
+    /// and the events (adjacent data merged).
+    fn run(
+        input: &[u8],
+        cuts: &[usize],
+        limits: impl Fn(&mut ServerConfig),
+    ) -> (String, Vec<ServerEvent>) {
+        let mut config = ServerConfig::new("mx.example");
+        limits(&mut config);
+        // Any instant will do: the session only adds to it and compares.
+        #[allow(clippy::disallowed_methods)]
+        let now = Instant::now();
+        let mut s = ServerSession::new(Arc::new(config), now);
+        let (mut kept, mut out, mut events) = (Vec::new(), Vec::new(), Vec::<ServerEvent>::new());
+        let mut from = 0;
+        for cut in cuts.iter().copied().chain([input.len()]) {
+            kept.extend_from_slice(&input[from..cut]);
+            from = cut;
+            loop {
+                let used = s.handle_input(&kept, now);
+                kept.drain(..used);
+                let mut decided = false;
+                while let Some(ev) = s.poll_event() {
+                    if let ServerEvent::Recipient { ticket, .. }
+                    | ServerEvent::MessageEnd { ticket, .. } = ev
+                    {
+                        s.decide(ticket, Verdict::Accept, now).unwrap();
+                        decided = true;
+                    }
+                    match (events.last_mut(), ev) {
+                        (Some(ServerEvent::MessageData(a)), ServerEvent::MessageData(b)) => {
+                            a.extend_from_slice(&b)
+                        }
+                        (_, ev) => events.push(ev),
+                    }
+                }
+                if !decided || kept.is_empty() {
+                    break;
+                }
+            }
+        }
+        s.poll_transmit(&mut out);
+        (String::from_utf8(out).unwrap(), events)
+    }
+
+    const TRANSACTION: &[u8] = b"EHLO c\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<u@example.com>\r\n";
+
+    #[test]
+    fn quit_or_ehlo_between_chunks_drops_the_partial_message() {
+        for (cmd, reason) in [
+            (&b"QUIT\r\n"[..], AbortReason::Disconnected),
+            (b"EHLO c\r\n", AbortReason::Reset),
+            (b"HELO c\r\n", AbortReason::Reset),
+        ] {
+            let input = [TRANSACTION, b"BDAT 5\r\nhello", cmd].concat();
+            let (_, events) = run(&input, &[], |_| {});
+            assert!(
+                events.contains(&ServerEvent::MessageAborted(reason)),
+                "{events:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_first_rule_a_body_breaks_decides_however_it_is_cut() {
+        // A bare LF early, then more than the size limit: 554 for the bare LF, not 552.
+        let mut input = [TRANSACTION, b"DATA\r\nab\ncd\r\n"].concat();
+        input.extend_from_slice(&[b'x'; 64]);
+        input.extend_from_slice(b"\r\n.\r\n");
+        let limit = |c: &mut ServerConfig| c.limits.message_size = 32;
+        let whole = run(&input, &[], limit);
+        assert!(
+            whole.0.ends_with(
+                "554 5.6.0 Message refused: bare CR or LF in data (RFC 5321 section 2.3.8)\r\n"
+            ),
+            "{}",
+            whole.0
+        );
+        assert!(whole.1.contains(&ServerEvent::MessageData(b"ab".to_vec())));
+        let bytes: Vec<usize> = (1..input.len()).collect();
+        assert_eq!(run(&input, &bytes, limit), whole);
+        for at in 1..input.len() {
+            assert_eq!(run(&input, &[at], limit), whole, "cut at {at}");
+        }
+    }
+
+    #[test]
+    fn size_needs_a_value_and_smtputf8_takes_none() {
+        for (params, detail) in [
+            ("SIZE", "bad SIZE value"),
+            ("SMTPUTF8=yes", "SMTPUTF8 takes no value"),
+        ] {
+            let input = format!("EHLO c\r\nMAIL FROM:<a@b.example> {params}\r\n");
+            let (out, _) = run(input.as_bytes(), &[], |_| {});
+            let reply = format!("\r\n501 5.5.4 Syntax error: {detail}\r\n");
+            assert!(out.ends_with(&reply), "{out}");
+        }
+    }
+
+    #[test]
+    fn no_timeout_while_the_host_decides() {
+        // Any instant will do: the session only adds to it and compares.
+        #[allow(clippy::disallowed_methods)]
+        let start = Instant::now();
+        let mut s = ServerSession::new(Arc::new(ServerConfig::new("mx.example")), start);
+        let input = [TRANSACTION, b"DATA\r\nhi\r\n.\r\n"].concat();
+        let mut ticket = None;
+        let mut used = 0;
+        while used < input.len() {
+            used += s.handle_input(&input[used..], start);
+            while let Some(ev) = s.poll_event() {
+                match ev {
+                    ServerEvent::Recipient { ticket, .. } => {
+                        s.decide(ticket, Verdict::Accept, start).unwrap()
+                    }
+                    ServerEvent::MessageEnd { ticket: t, .. } => ticket = Some(t),
+                    _ => {}
+                }
+            }
+        }
+        assert_eq!(s.poll_timeout(), None);
+        let later = start + Duration::from_secs(3000);
+        s.handle_timeout(later);
+        assert!(!s.is_closed());
+        s.decide(ticket.expect("the message ended"), Verdict::Accept, later)
+            .unwrap();
+        let mut out = Vec::new();
+        s.poll_transmit(&mut out);
+        assert!(out.ends_with(b"354 End data with <CR><LF>.<CR><LF>\r\n250 2.0.0 Ok: queued\r\n"));
+    }
+
+    #[test]
+    fn data_without_recipients_is_a_violation() {
+        let (out, events) = run(
+            b"EHLO c\r\nMAIL FROM:<a@b.example>\r\nDATA\r\n",
+            &[],
+            |_| {},
+        );
+        assert!(out.ends_with("554 5.5.1 No valid recipients\r\n"), "{out}");
+        assert_eq!(
+            events.last(),
+            Some(&ServerEvent::Violation(Violation::OutOfSequence))
+        );
     }
 }

@@ -23,7 +23,11 @@ pub(super) fn message_ok(id: Option<&str>) -> Reply {
 }
 
 pub(super) fn chunk_ok(size: u64) -> Reply {
-    Reply::new(250, EnhancedCode(2, 0, 0), format!("Ok: {size} octets received"))
+    Reply::new(
+        250,
+        EnhancedCode(2, 0, 0),
+        format!("Ok: {size} octets received"),
+    )
 }
 
 pub(super) fn start_data() -> Reply {
@@ -32,7 +36,11 @@ pub(super) fn start_data() -> Reply {
 }
 
 pub(super) fn bye(host: &str) -> Reply {
-    Reply::new(221, EnhancedCode(2, 0, 0), format!("{host} closing connection"))
+    Reply::new(
+        221,
+        EnhancedCode(2, 0, 0),
+        format!("{host} closing connection"),
+    )
 }
 
 pub(super) fn vrfy() -> Reply {
@@ -65,7 +73,11 @@ pub(super) fn line_too_long() -> Reply {
 }
 
 pub(super) fn syntax(detail: &str) -> Reply {
-    Reply::new(501, EnhancedCode(5, 5, 4), format!("Syntax error: {detail}"))
+    Reply::new(
+        501,
+        EnhancedCode(5, 5, 4),
+        format!("Syntax error: {detail}"),
+    )
 }
 
 pub(super) fn bad_sender() -> Reply {
@@ -77,7 +89,11 @@ pub(super) fn bad_recipient() -> Reply {
 }
 
 pub(super) fn address_too_long() -> Reply {
-    Reply::new(501, EnhancedCode(5, 5, 4), "Address too long (RFC 5321 section 4.5.3.1)")
+    Reply::new(
+        501,
+        EnhancedCode(5, 5, 4),
+        "Address too long (RFC 5321 section 4.5.3.1)",
+    )
 }
 
 pub(super) fn not_implemented() -> Reply {
@@ -97,7 +113,11 @@ pub(super) fn nested_mail() -> Reply {
 }
 
 pub(super) fn data_after_bdat() -> Reply {
-    Reply::new(503, EnhancedCode(5, 5, 1), "DATA not allowed after BDAT in one transaction")
+    Reply::new(
+        503,
+        EnhancedCode(5, 5, 1),
+        "DATA not allowed after BDAT in one transaction",
+    )
 }
 
 pub(super) fn no_valid_recipients() -> Reply {
@@ -105,15 +125,27 @@ pub(super) fn no_valid_recipients() -> Reply {
 }
 
 pub(super) fn param_not_implemented(what: &str) -> Reply {
-    Reply::new(504, EnhancedCode(5, 5, 4), format!("{what} not implemented"))
+    Reply::new(
+        504,
+        EnhancedCode(5, 5, 4),
+        format!("{what} not implemented"),
+    )
 }
 
 pub(super) fn unknown_param(keyword: &str) -> Reply {
-    Reply::new(555, EnhancedCode(5, 5, 4), format!("Unsupported parameter {keyword}"))
+    Reply::new(
+        555,
+        EnhancedCode(5, 5, 4),
+        format!("Unsupported parameter {keyword}"),
+    )
 }
 
 pub(super) fn too_big() -> Reply {
-    Reply::new(552, EnhancedCode(5, 3, 4), "Message size exceeds fixed maximum message size")
+    Reply::new(
+        552,
+        EnhancedCode(5, 3, 4),
+        "Message size exceeds fixed maximum message size",
+    )
 }
 
 pub(super) fn too_many_recipients() -> Reply {
@@ -122,7 +154,11 @@ pub(super) fn too_many_recipients() -> Reply {
 
 pub(super) fn non_ascii_address() -> Reply {
     // RFC 6531 section 3.5.
-    Reply::new(553, EnhancedCode(5, 6, 7), "Non-ASCII address requires SMTPUTF8")
+    Reply::new(
+        553,
+        EnhancedCode(5, 6, 7),
+        "Non-ASCII address requires SMTPUTF8",
+    )
 }
 
 pub(super) fn bare_line_ending() -> Reply {
@@ -142,13 +178,25 @@ pub(super) fn long_text_line(limit: usize) -> Reply {
 }
 
 pub(super) fn timeout(host: &str) -> Reply {
-    Reply::new(421, EnhancedCode(4, 4, 2), format!("{host} Timeout, closing connection"))
+    Reply::new(
+        421,
+        EnhancedCode(4, 4, 2),
+        format!("{host} Timeout, closing connection"),
+    )
 }
 
 pub(super) fn too_many_errors(host: &str) -> Reply {
-    Reply::new(421, EnhancedCode(4, 7, 0), format!("{host} Too many errors, closing connection"))
+    Reply::new(
+        421,
+        EnhancedCode(4, 7, 0),
+        format!("{host} Too many errors, closing connection"),
+    )
 }
 
 pub(super) fn shutting_down(host: &str) -> Reply {
-    Reply::new(421, EnhancedCode(4, 3, 2), format!("{host} Service shutting down"))
+    Reply::new(
+        421,
+        EnhancedCode(4, 3, 2),
+        format!("{host} Service shutting down"),
+    )
 }

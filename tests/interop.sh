@@ -1,0 +1,260 @@
+#!/usr/bin/env bash
+# Interoperability test: real SMTP clients (swaks, Postfix's smtp-source) against `buzon serve`.
+#
+#   tests/interop.sh                 build, then test both runtimes (smol and mio)
+#
+# Environment:
+#   BUZON_BIN=PATH          use this binary instead of building target/release/buzon
+#   INTEROP_RUNTIMES="smol" runtimes to test (default "smol mio")
+#   INTEROP_KEEP=1          keep the temporary folder (storage, logs) for inspection
+#
+# Installs swaks and postfix (for smtp-source) with apt-get when they are missing; postfix is
+# preseeded to "No configuration" so no system MTA is set up or started. Needs root for that.
+# Every server is started on a free loopback port with its own temporary storage and is killed
+# when the script exits. Prints one PASS/FAIL line per check, then "N passed, M failed"; the
+# exit status is non-zero if any check failed.
+set -euo pipefail
+export PATH="$PATH:/usr/sbin:/sbin"
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+runtimes=${INTEROP_RUNTIMES:-smol mio}
+work=$(mktemp -d "${TMPDIR:-/tmp}/buzon-interop.XXXXXX")
+passed=0
+failed=0
+server_pid=""
+bg_pids=()
+
+cleanup() {
+  local pid
+  for pid in "${bg_pids[@]}" $server_pid; do
+    kill -KILL "$pid" 2>/dev/null || true
+  done
+  if [ "${INTEROP_KEEP:-0}" = 1 ]; then
+    echo "kept $work"
+  else
+    rm -rf "$work"
+  fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+log() { echo "== $*"; }
+pass() { passed=$((passed + 1)); echo "PASS $1"; }
+fail() {
+  failed=$((failed + 1))
+  echo "FAIL $1${2:+: $2}"
+  if [ -n "${3:-}" ] && [ -f "$3" ]; then sed 's/^/    | /' "$3" | tail -n 25; fi
+}
+
+# --- tools -------------------------------------------------------------------------------
+have_tools() { command -v swaks >/dev/null && command -v smtp-source >/dev/null; }
+
+install_tools() {
+  have_tools && return 0
+  log "installing swaks and postfix (smtp-source) with apt-get"
+  [ "$(id -u)" = 0 ] || { echo "need root to apt-get install swaks postfix" >&2; exit 2; }
+  export DEBIAN_FRONTEND=noninteractive
+  echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
+  # Refresh the package lists only when apt does not know the packages (or the install fails).
+  if ! apt-cache policy swaks postfix 2>/dev/null | grep -q 'Candidate: [0-9]'; then
+    apt-get update -qq
+  fi
+  local pkgs=(swaks postfix)
+  if ! apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >"$work/apt.log" 2>&1; then
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >"$work/apt.log" 2>&1 ||
+      { cat "$work/apt.log" >&2; exit 2; }
+  fi
+  have_tools || { echo "swaks/smtp-source still missing after install" >&2; exit 2; }
+}
+
+# --- buzon -------------------------------------------------------------------------------
+build_buzon() {
+  if [ -n "${BUZON_BIN:-}" ]; then
+    buzon=$BUZON_BIN
+  else
+    log "cargo build --release -p buzon"
+    (cd "$root" && cargo build --release -p buzon)
+    buzon=$root/target/release/buzon
+  fi
+  [ -x "$buzon" ] || { echo "no buzon binary at $buzon" >&2; exit 2; }
+}
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])' 2>/dev/null && return
+  local p
+  while :; do
+    p=$((20000 + RANDOM % 40000))
+    ss -ltnH "sport = :$p" 2>/dev/null | grep -q . || { echo "$p"; return; }
+  done
+}
+
+# start_server RUNTIME STORAGE LOG [extra flags...]: sets $port and $server_pid, 0 when ready.
+start_server() {
+  local rt=$1 storage=$2 logf=$3
+  shift 3
+  for _ in 1 2 3; do
+    port=$(free_port)
+    NO_COLOR=1 "$buzon" serve --runtime "$rt" -d localhost -s "$storage" -p "$port" --bind 127.0.0.1 \
+      --hostname interop.test "$@" >"$logf" 2>&1 &
+    server_pid=$!
+    local i
+    for i in $(seq 1 100); do
+      if ! kill -0 "$server_pid" 2>/dev/null; then
+        wait "$server_pid" 2>/dev/null || true
+        server_pid=""
+        grep -q "in use" "$logf" && continue 2 # lost a port race: try another port
+        return 1
+      fi
+      if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+        return 0
+      fi
+      sleep 0.1
+    done
+    kill -KILL "$server_pid" 2>/dev/null || true
+    server_pid=""
+    return 1
+  done
+  return 1
+}
+
+count_files() { if [ -d "$1" ]; then find "$1" -maxdepth 1 -type f | wc -l; else echo 0; fi; }
+# Files left in any STORAGE/<domain>/<user>/tmp/ (the folder itself may sit under /tmp).
+tmp_files() { find "$1" -mindepth 4 -maxdepth 4 -type f -path "$1/*/*/tmp/*" 2>/dev/null | wc -l; }
+
+# swaks_run NAME [swaks args...]: runs swaks against the current server, output in $work/NAME.log.
+swaks_run() {
+  local name=$1
+  shift
+  timeout 60 swaks --server "127.0.0.1:$port" --helo interop.client --from sender@example.org \
+    --timeout 30 "$@" >"$work/$name.log" 2>&1
+}
+
+# --- the checks, for one runtime ----------------------------------------------------------
+run_runtime() {
+  local rt=$1
+  local storage=$work/$rt/mail logf=$work/$rt/server.log
+  local new=$storage/localhost
+  mkdir -p "$work/$rt"
+  log "runtime $rt"
+  # 64 KiB limit: big enough for every message below except the oversized one.
+  if ! start_server "$rt" "$storage" "$logf" --max-message-size 65536; then
+    fail "$rt: server starts" "no listener on 127.0.0.1:$port" "$logf"
+    return
+  fi
+  pass "$rt: server starts on 127.0.0.1:$port"
+
+  # (a) plain delivery with swaks.
+  local subject="interop $rt $$ $RANDOM" l=$work/$rt-deliver.log
+  if swaks_run "$rt-deliver" --to user@localhost --header "Subject: $subject" &&
+    grep -q '^<-  250 ' "$l"; then
+    local n f
+    n=$(count_files "$new/user/new")
+    f=$(find "$new/user/new" -maxdepth 1 -type f 2>/dev/null | head -n1)
+    if [ "$n" = 1 ] && grep -qF "Subject: $subject" "$f" && grep -q '^X-Mailer: swaks' "$f"; then
+      pass "$rt: (a) swaks delivers one message to localhost/user/new with its headers"
+    else
+      fail "$rt: (a) swaks delivery" "$n file(s) in user/new, or headers missing" "${f:-$l}"
+    fi
+  else
+    fail "$rt: (a) swaks delivery" "swaks failed" "$l"
+  fi
+
+  # (b) a foreign domain is refused at RCPT.
+  l=$work/$rt-relay.log
+  swaks_run "$rt-relay" --to x@elsewhere.example || true
+  if grep -Eq '^<\*\* +550 5\.7\.1' "$l" && [ ! -e "$storage/elsewhere.example" ]; then
+    pass "$rt: (b) relay attempt to x@elsewhere.example refused with 550 5.7.1"
+  else
+    fail "$rt: (b) relay refusal" "expected 550 5.7.1" "$l"
+  fi
+
+  # (c) a local part that would escape the Maildir is refused with 553.
+  l=$work/$rt-traversal.log
+  swaks_run "$rt-traversal" --to '"../../evil"@localhost' || true
+  if grep -Eq '^<\*\* +553' "$l" && [ -z "$(find "$work/$rt" -name evil\* -print -quit)" ]; then
+    pass "$rt: (c) path-traversal local part \"../../evil\" refused with 553"
+  else
+    fail "$rt: (c) path traversal" "expected 553" "$l"
+  fi
+
+  # (d) a message over --max-message-size is refused with 552 and nothing is kept.
+  l=$work/$rt-big.log
+  head -c 150000 /dev/zero | tr '\0' 'x' | fold -w 76 >"$work/big-body.txt"
+  swaks_run "$rt-big" --to big@localhost --body "@$work/big-body.txt" || true
+  if grep -Eq '^<\*\* +552' "$l" && [ "$(count_files "$new/big/new")" = 0 ] &&
+    [ "$(tmp_files "$storage")" = 0 ]; then
+    pass "$rt: (d) 150 kB message over a 64 KiB limit refused with 552, nothing stored"
+  else
+    fail "$rt: (d) oversized message" \
+      "expected 552, $(count_files "$new/big/new") in big/new, $(tmp_files "$storage") in tmp/" "$l"
+  fi
+
+  # (e) PIPELINING (RFC 2920): swaks sends MAIL/RCPT/DATA as one group.
+  l=$work/$rt-pipeline.log
+  if swaks_run "$rt-pipeline" --pipeline --to pipe@localhost,pipe2@localhost &&
+    grep -q 'PIPELINING' "$l" && [ "$(count_files "$new/pipe/new")" = 1 ] &&
+    [ "$(count_files "$new/pipe2/new")" = 1 ]; then
+    pass "$rt: (e) swaks --pipeline with two recipients delivers to both"
+  else
+    fail "$rt: (e) pipelining" "" "$l"
+  fi
+
+  # (f) Postfix smtp-source: 4 sessions, 200 messages of 2 KiB.
+  l=$work/$rt-source.log
+  if timeout 120 smtp-source -s 4 -m 200 -l 2048 -f a@localhost -t u@localhost \
+    "127.0.0.1:$port" >"$l" 2>&1; then
+    local n
+    n=$(count_files "$new/u/new")
+    if [ "$n" = 200 ]; then
+      pass "$rt: (f) smtp-source -s 4 -m 200 -l 2048 delivers exactly 200 files"
+    else
+      fail "$rt: (f) smtp-source" "$n files in u/new, expected 200" "$l"
+    fi
+  else
+    fail "$rt: (f) smtp-source" "smtp-source exit status $?" "$l"
+  fi
+
+  # (g) SIGTERM while smtp-source is still sending: exit 0, no leftovers in tmp/.
+  timeout 60 smtp-source -s 8 -m 1000000 -l 2048 -f a@localhost -t load@localhost \
+    "127.0.0.1:$port" >"$work/$rt-load.log" 2>&1 &
+  bg_pids+=($!)
+  local before i=0 rc=0
+  before=$(count_files "$new/load/new")
+  while [ "$(count_files "$new/load/new")" -lt $((before + 20)) ] && [ $i -lt 100 ]; do
+    sleep 0.05
+    i=$((i + 1))
+  done
+  kill -TERM "$server_pid"
+  for i in $(seq 1 300); do # up to 30 s for a graceful stop
+    kill -0 "$server_pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  if kill -0 "$server_pid" 2>/dev/null; then
+    kill -KILL "$server_pid"
+    wait "$server_pid" 2>/dev/null || true
+    server_pid=""
+    fail "$rt: (g) SIGTERM" "still running 30 s after SIGTERM (killed)" "$logf"
+  else
+    wait "$server_pid" || rc=$?
+    server_pid=""
+    local left
+    left=$(tmp_files "$storage")
+    if [ "$rc" = 0 ] && [ "$left" = 0 ]; then
+      pass "$rt: (g) SIGTERM under load: exit 0, tmp/ empty ($(count_files "$new/load/new") delivered)"
+    else
+      fail "$rt: (g) SIGTERM" "exit status $rc, $left file(s) left in tmp/" "$logf"
+    fi
+  fi
+  kill -KILL "${bg_pids[@]}" 2>/dev/null || true
+  wait "${bg_pids[@]}" 2>/dev/null || true
+  bg_pids=()
+}
+
+install_tools
+build_buzon
+for rt in $runtimes; do
+  run_runtime "$rt"
+done
+echo "$passed passed, $failed failed"
+[ "$failed" = 0 ]
