@@ -45,7 +45,8 @@ pub struct Limits {
     pub message_size: u64,
     /// Most recipients per message (RFC 5321 section 4.5.3.1.8 requires at least 100).
     pub recipients: usize,
-    /// Bad commands tolerated per session; the next one ends it with 421.
+    /// Bad commands per session: the error reply to the Nth is followed by 421 4.7.0 and the
+    /// session ends.
     pub errors: u32,
 }
 

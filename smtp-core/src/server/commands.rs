@@ -193,8 +193,11 @@ impl ServerSession {
             return self.sequence_error(replies::data_after_bdat());
         }
         if txn.recipients.is_empty() {
-            // RFC 5321 section 3.3 allows 503 or 554 here; 554 tells the client why.
-            return self.sequence_error(replies::no_valid_recipients());
+            // RFC 5321 section 3.3 allows 503 or 554 here; 554 tells the client why. A
+            // pipelining client meets this whenever every RCPT was refused (RFC 2920 section
+            // 3.1), so it does not count towards the error limit.
+            self.violation(Violation::OutOfSequence);
+            return self.reply(&replies::no_valid_recipients());
         }
         self.reply(&replies::start_data());
         if let Some(txn) = &mut self.txn {
@@ -208,7 +211,10 @@ impl ServerSession {
     fn bdat(&mut self, size: u64, last: bool) {
         // The chunk's octets follow whatever we answer: they are always read, and dropped if
         // the command fails (RFC 3030 section 2), so the session stays in step.
+        let helo_only = self.helo.as_ref().is_some_and(|h| !h.esmtp);
         let refusal = match &self.txn {
+            // CHUNKING is offered only in the EHLO reply (RFC 3030 section 2).
+            _ if helo_only => Some((Violation::OutOfSequence, replies::bdat_needs_ehlo())),
             None if self.helo.is_none() => Some((Violation::OutOfSequence, replies::need_helo())),
             None => Some((Violation::OutOfSequence, replies::need_mail())),
             Some(txn) if txn.recipients.is_empty() => {

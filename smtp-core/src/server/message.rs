@@ -184,8 +184,9 @@ impl ServerSession {
         if reset {
             self.txn = None;
         }
-        if violation == Violation::MessageTooBig {
-            // A size refusal is policy, not a protocol error: it does not count towards 421.
+        if violation == Violation::MessageTooBig || reply.code() == 554 {
+            // Refusals of size or for want of recipients are what a pipelining client meets
+            // in normal operation, not protocol errors: they do not count towards 421.
             self.reply(&reply);
         } else {
             self.error_reply(&reply);
