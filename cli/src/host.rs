@@ -100,7 +100,9 @@ impl Handler for SmtpHandler {
                     delivery: delivery @ Ok(_),
                     ..
                 }) = &mut self.message
-                    && let Err(e) = delivery.as_mut().map(|d| d.write_all(&bytes))
+                    && let Err(e) = delivery
+                        .as_mut()
+                        .map(|d| d.write_all(&bytes))
                         .unwrap_or(Ok(()))
                 {
                     *delivery = Err(e);
@@ -111,33 +113,35 @@ impl Handler for SmtpHandler {
                 let message = self.message.take()?;
                 Some(Work::new(move || {
                     let result = message.delivery.and_then(Delivery::commit);
-                    Completion::new(move |handler: &mut SmtpHandler, session: &mut Recorded, now| {
-                        let verdict = match result {
-                            Ok(delivered) => {
-                                let to: Vec<String> = message
-                                    .envelope
-                                    .recipients
-                                    .iter()
-                                    .map(ToString::to_string)
-                                    .collect();
-                                tracing::info!(
-                                    id = %message.id,
-                                    peer = %handler.peer,
-                                    from = %message.envelope.from,
-                                    to = %to.join(","),
-                                    size,
-                                    file = %delivered.name(),
-                                    "message accepted"
-                                );
-                                Verdict::AcceptAs(message.id)
-                            }
-                            Err(e) => {
-                                tracing::error!(id = %message.id, error = %e, "delivery failed");
-                                Verdict::Refuse(storage_failure(&e))
-                            }
-                        };
-                        session.decide(ticket, verdict, now);
-                    })
+                    Completion::new(
+                        move |handler: &mut SmtpHandler, session: &mut Recorded, now| {
+                            let verdict = match result {
+                                Ok(delivered) => {
+                                    let to: Vec<String> = message
+                                        .envelope
+                                        .recipients
+                                        .iter()
+                                        .map(ToString::to_string)
+                                        .collect();
+                                    tracing::info!(
+                                        id = %message.id,
+                                        peer = %handler.peer,
+                                        from = %message.envelope.from,
+                                        to = %to.join(","),
+                                        size,
+                                        file = %delivered.name(),
+                                        "message accepted"
+                                    );
+                                    Verdict::AcceptAs(message.id)
+                                }
+                                Err(e) => {
+                                    tracing::error!(id = %message.id, error = %e, "delivery failed");
+                                    Verdict::Refuse(storage_failure(&e))
+                                }
+                            };
+                            session.decide(ticket, verdict, now);
+                        },
+                    )
                 }))
             }
             ServerEvent::MessageAborted(reason) => {
@@ -205,9 +209,17 @@ impl SmtpHandler {
 /// 452 4.3.1 when the disk is full, else 451 4.3.0 (RFC 3463 section 3.4).
 fn storage_failure(e: &StoreError) -> Reply {
     if e.is_full() {
-        Reply::new(452, EnhancedCode(4, 3, 1), "Insufficient system storage, try again later")
+        Reply::new(
+            452,
+            EnhancedCode(4, 3, 1),
+            "Insufficient system storage, try again later",
+        )
     } else {
-        Reply::new(451, EnhancedCode(4, 3, 0), "Local error in processing, try again later")
+        Reply::new(
+            451,
+            EnhancedCode(4, 3, 0),
+            "Local error in processing, try again later",
+        )
     }
 }
 

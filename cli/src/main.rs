@@ -1,11 +1,13 @@
 //! `buzon`: the command line of the buzon mail system.
 //!
 //! - `buzon serve`: an SMTP server delivering into Maildir, over smol or mio.
+//! - `buzon send`: CSV mail merge through an SMTP server, over smol or mio.
 //! - `buzon replay FILE`: replays a recorded SMTP transcript against the current core.
 
 mod host;
 mod record;
 mod replay;
+mod send;
 mod serve;
 mod settings;
 
@@ -23,6 +25,8 @@ struct Cli {
 enum Command {
     /// Run the SMTP server: accept mail for the configured domains into Maildir.
     Serve(settings::ServeArgs),
+    /// Mail merge: send a templated message to every row of a CSV through an SMTP server.
+    Send(send::SendArgs),
     /// Replay recorded SMTP transcripts against the current server core and show differences.
     Replay(replay::ReplayArgs),
 }
@@ -44,6 +48,7 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Serve(args) => serve::run(args),
         Command::Replay(args) => replay::run(args),
+        Command::Send(args) => send::run(args),
     };
     match result {
         Ok(code) => code,

@@ -12,7 +12,7 @@ use crate::host::SmtpService;
 use crate::settings::{Runtime, ServeArgs, Settings};
 
 pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
-    init_logging();
+    init_logging("info");
     let settings = Settings::resolve(args)?;
     let store = MailStore::open_with(
         &settings.storage,
@@ -72,7 +72,8 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
                 max_connections: Some(settings.max_connections),
                 ..Default::default()
             };
-            let server = adapter_mio::Server::new(listener, service, opts).context("mio runtime")?;
+            let server =
+                adapter_mio::Server::new(listener, service, opts).context("mio runtime")?;
             let trigger = server.shutdown_handle();
             watch_signals(move || trigger.trigger())?;
             server.run().context("mio runtime")?;
@@ -84,7 +85,7 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
 
 /// Calls `stop` on the first SIGINT or SIGTERM; the runtime then stops accepting, lets
 /// deliveries in flight finish and returns.
-fn watch_signals(stop: impl Fn() + Send + 'static) -> anyhow::Result<()> {
+pub(crate) fn watch_signals(stop: impl Fn() + Send + 'static) -> anyhow::Result<()> {
     use signal_hook::consts::{SIGINT, SIGTERM};
     let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])
         .context("cannot install signal handlers")?;
@@ -100,9 +101,10 @@ fn watch_signals(stop: impl Fn() + Send + 'static) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn init_logging() {
+pub(crate) fn init_logging(default_level: &str) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("BUZON_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter =
+        EnvFilter::try_from_env("BUZON_LOG").unwrap_or_else(|_| EnvFilter::new(default_level));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -218,7 +218,7 @@ fn read_file(path: &Path) -> anyhow::Result<FileSettings> {
 }
 
 /// The machine's host name, or `localhost` if it cannot be read.
-fn system_hostname() -> String {
+pub(crate) fn system_hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()
         .map(|s| s.trim().to_owned())
@@ -235,8 +235,11 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("buzon-settings-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("b.toml");
-        std::fs::write(&file, "domains = [\"a.example\"]\nport = 2600\nmax-recipients = 7\n")
-            .unwrap();
+        std::fs::write(
+            &file,
+            "domains = [\"a.example\"]\nport = 2600\nmax-recipients = 7\n",
+        )
+        .unwrap();
         let s = Settings::resolve(ServeArgs {
             config: Some(file.clone()),
             port: Some(2700),
@@ -255,7 +258,10 @@ mod tests {
         })
         .unwrap_err()
         .to_string();
-        assert!(err.contains("unknown field `prot`") && err.contains("line 1"), "{err}");
+        assert!(
+            err.contains("unknown field `prot`") && err.contains("line 1"),
+            "{err}"
+        );
         std::fs::remove_dir_all(dir).unwrap();
     }
 }

@@ -40,7 +40,10 @@ fn bad_runtime() {
 
 #[test]
 fn bad_domain() {
-    assert_one_line_error(&buzon(&["serve", "-d", "exa mple.com"]), &["--domains", "exa mple.com"]);
+    assert_one_line_error(
+        &buzon(&["serve", "-d", "exa mple.com"]),
+        &["--domains", "exa mple.com"],
+    );
 }
 
 #[test]
@@ -54,7 +57,10 @@ fn bad_config_key() {
 
 #[test]
 fn missing_config_file() {
-    assert_one_line_error(&buzon(&["serve", "--config", "/nonexistent/b.toml"]), &["/nonexistent/b.toml"]);
+    assert_one_line_error(
+        &buzon(&["serve", "--config", "/nonexistent/b.toml"]),
+        &["/nonexistent/b.toml"],
+    );
 }
 
 #[test]

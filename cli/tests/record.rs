@@ -44,7 +44,10 @@ print("ok")
     ] {
         assert!(text.contains(line), "{line:?} missing from:\n{text}");
     }
-    assert!(text.contains("! decide data = 250 2.0.0 Ok: queued as "), "{text}");
+    assert!(
+        text.contains("! decide data = 250 2.0.0 Ok: queued as "),
+        "{text}"
+    );
 
     let replay = |path: &std::path::Path| {
         Command::new(env!("CARGO_BIN_EXE_buzon"))
@@ -56,12 +59,23 @@ print("ok")
     let out = replay(&files[0]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}");
-    assert!(stdout.contains(": ok") && stdout.contains("1 passed, 0 failed"), "{stdout}");
+    assert!(
+        stdout.contains(": ok") && stdout.contains("1 passed, 0 failed"),
+        "{stdout}"
+    );
 
     let tampered = rec.path().join("tampered.txt");
-    std::fs::write(&tampered, text.replace("S: 500 5.5.2 Command unrecognized", "S: 250 2.0.0 Ok")).unwrap();
+    std::fs::write(
+        &tampered,
+        text.replace("S: 500 5.5.2 Command unrecognized", "S: 250 2.0.0 Ok"),
+    )
+    .unwrap();
     let out = replay(&tampered);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{stdout}");
-    assert!(stdout.contains("- S: 250 2.0.0 Ok") && stdout.contains("+ S: 500 5.5.2 Command unrecognized"), "{stdout}");
+    assert!(
+        stdout.contains("- S: 250 2.0.0 Ok")
+            && stdout.contains("+ S: 500 5.5.2 Command unrecognized"),
+        "{stdout}"
+    );
 }

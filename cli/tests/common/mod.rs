@@ -2,7 +2,6 @@
 
 #![allow(dead_code, unreachable_pub)]
 
-use std::io::Read;
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -22,14 +21,24 @@ impl Server {
         let dir = tempfile::tempdir().unwrap();
         let storage = dir.path().join("mail");
         let port = free_port();
+        // Logs go to a file: a pipe nobody reads fills up and blocks the server.
+        let log = std::fs::File::create(dir.path().join("server.log")).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_buzon"))
-            .args(["serve", "-d", "example.com", "-p", &port.to_string(), "--hostname", "mx.test"])
+            .args([
+                "serve",
+                "-d",
+                "example.com",
+                "-p",
+                &port.to_string(),
+                "--hostname",
+                "mx.test",
+            ])
             .arg("-s")
             .arg(&storage)
             .args(["--runtime", runtime])
             .args(extra)
             .stdout(Stdio::null())
-            .stderr(Stdio::piped())
+            .stderr(Stdio::from(log))
             .spawn()
             .unwrap();
         wait_for_port(port);
@@ -47,13 +56,17 @@ impl Server {
         let status = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
         assert!(status.success());
         let status = self.child.wait().unwrap();
-        let mut stderr = String::new();
-        self.child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+        let stderr =
+            std::fs::read_to_string(self._dir.path().join("server.log")).unwrap_or_default();
         assert!(status.success(), "exit {status:?}; stderr:\n{stderr}");
         for domain in std::fs::read_dir(&self.storage).into_iter().flatten() {
             for mailbox in std::fs::read_dir(domain.unwrap().path()).unwrap() {
                 let tmp = mailbox.unwrap().path().join("tmp");
-                assert_eq!(std::fs::read_dir(&tmp).unwrap().count(), 0, "{tmp:?} not empty");
+                assert_eq!(
+                    std::fs::read_dir(&tmp).unwrap().count(),
+                    0,
+                    "{tmp:?} not empty"
+                );
             }
         }
     }
@@ -77,14 +90,21 @@ pub fn free_port() -> u16 {
 pub fn wait_for_port(port: u16) {
     let deadline = Instant::now() + Duration::from_secs(20);
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "server did not start on port {port}");
+        assert!(
+            Instant::now() < deadline,
+            "server did not start on port {port}"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
 
 /// Runs a Python script, returning its stdout; panics with its stderr if it fails.
 pub fn python(script: &str) -> String {
-    let out = Command::new("python3").arg("-c").arg(script).output().unwrap();
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .output()
+        .unwrap();
     assert!(
         out.status.success(),
         "python failed:\n{}\n{}",
@@ -101,7 +121,10 @@ pub fn read_new(storage: &Path, domain: &str, user: &str) -> Vec<(String, Vec<u8
         Ok(rd) => rd
             .map(|e| {
                 let e = e.unwrap();
-                (e.file_name().into_string().unwrap(), std::fs::read(e.path()).unwrap())
+                (
+                    e.file_name().into_string().unwrap(),
+                    std::fs::read(e.path()).unwrap(),
+                )
             })
             .collect(),
         Err(_) => Vec::new(),

@@ -1,0 +1,370 @@
+//! The sending host: hands rows to client sessions as they become idle and records outcomes.
+//!
+//! Every connection's handler shares one [`Campaign`]: the queue of rows, the journal, the
+//! results and the rate limit. A session that reports `Idle` gets the next row; one with no
+//! rows left is told to QUIT. Deferred rows go to a retry list with exponential backoff and are
+//! sent in a later round of connections.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use indicatif::ProgressBar;
+use mailmerge::{RenderContext, Row, Template};
+use session_api::{Completion, Handler, Work};
+use smtp_core::Reply;
+use smtp_core::address::{parse_forward_path, parse_reverse_path};
+use smtp_core::client::{ClientEvent, ClientSession, Failure, JobId, Message};
+
+use super::journal::Journal;
+use super::report::{Report, Status};
+
+/// A row waiting to be sent, and how often it was tried.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Job {
+    pub row: usize,
+    pub attempt: u32,
+}
+
+/// Everything the connections of one `buzon send` run share.
+pub(crate) struct Campaign {
+    pub rows: Vec<Row>,
+    pub template: Template,
+    pub from: Option<String>,
+    /// Right-hand side of Message-IDs.
+    pub id_domain: String,
+    /// Attachments named by the template are read relative to this folder.
+    pub attach_dir: PathBuf,
+    pub retries: u32,
+    pub progress: ProgressBar,
+    pub state: Mutex<State>,
+    /// Minimum spacing between message starts (`--rate`).
+    pub interval: Option<Duration>,
+}
+
+/// The mutable part of a [`Campaign`].
+pub(crate) struct State {
+    pub queue: VecDeque<Job>,
+    pub retry: Vec<(Instant, Job)>,
+    pub journal: Journal,
+    pub report: Report,
+    next_slot: Option<Instant>,
+    /// Rows started, for unique Message-IDs.
+    started: u64,
+}
+
+impl State {
+    pub(crate) fn new(queue: VecDeque<Job>, journal: Journal, report: Report) -> Self {
+        State {
+            queue,
+            retry: Vec::new(),
+            journal,
+            report,
+            next_slot: None,
+            started: 0,
+        }
+    }
+}
+
+impl Campaign {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
+        // A panicking handler only poisons the lock; the data stays consistent line by line.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Moves retries that are due into the queue; returns when the next one is due.
+    pub(crate) fn release_due_retries(&self, now: Instant) -> Option<Instant> {
+        let mut st = self.lock();
+        let (due, later): (Vec<_>, Vec<_>) = st.retry.drain(..).partition(|(t, _)| *t <= now);
+        st.retry = later;
+        st.queue.extend(due.into_iter().map(|(_, j)| j));
+        st.retry.iter().map(|(t, _)| *t).min()
+    }
+
+    fn outcome(&self, job: Job, status: Status, reply: &str) {
+        let row = &self.rows[job.row];
+        let mut st = self.lock();
+        if matches!(status, Status::Sent | Status::Partial) {
+            if let Err(e) = st.journal.record(row.index, &row.email) {
+                tracing::error!(error = %e, "journal write failed");
+            }
+        } else if matches!(status, Status::Failed | Status::Invalid) {
+            st.journal.clear(row.index, &row.email);
+        }
+        st.report
+            .record(row.line, &row.email, status, reply, Some(row));
+        drop(st);
+        self.progress.inc(1);
+        if !matches!(status, Status::Sent) {
+            self.progress.println(format!(
+                "line {}: {} {}: {reply}",
+                row.line,
+                row.email,
+                status_word(status)
+            ));
+        }
+    }
+}
+
+fn status_word(s: Status) -> &'static str {
+    match s {
+        Status::Sent => "sent",
+        Status::Partial => "partly refused",
+        Status::Failed => "failed",
+        Status::Deferred => "deferred",
+        Status::Invalid => "invalid",
+        Status::Skipped => "skipped",
+    }
+}
+
+/// One connection's host.
+pub(crate) struct SendHandler {
+    campaign: Arc<Campaign>,
+    in_flight: BTreeMap<JobId, InFlight>,
+    /// A rate-limited start found its row unusable: feed the next one after the completion.
+    wants_feed: bool,
+}
+
+/// A submitted row.
+struct InFlight {
+    job: Job,
+    /// The envelope recipients, to name refused ones.
+    to: Vec<String>,
+    refused: Vec<String>,
+}
+
+impl SendHandler {
+    pub(crate) fn new(campaign: Arc<Campaign>) -> Self {
+        SendHandler {
+            campaign,
+            in_flight: BTreeMap::new(),
+            wants_feed: false,
+        }
+    }
+
+    /// Gives an idle session its next row (after the rate limit's wait, if any), or says QUIT.
+    fn feed(&mut self, session: &mut ClientSession, now: Instant) -> Option<Work<Self>> {
+        loop {
+            let c = self.campaign.clone();
+            let mut st = c.lock();
+            let Some(job) = st.queue.pop_front() else {
+                drop(st);
+                session.quit();
+                return None;
+            };
+            // The slot is reserved now, so connections waiting at once never collide.
+            let start_at = match c.interval {
+                Some(interval) => {
+                    let slot = st.next_slot.unwrap_or(now).max(now);
+                    st.next_slot = Some(slot + interval);
+                    slot
+                }
+                None => now,
+            };
+            st.started += 1;
+            let serial = st.started;
+            drop(st);
+            if start_at > now {
+                return Some(Work::new(move || {
+                    std::thread::sleep(start_at.saturating_duration_since(Instant::now()));
+                    Completion::new(move |h: &mut SendHandler, s: &mut ClientSession, _now| {
+                        if !h.start(s, job, serial) {
+                            h.wants_feed = true;
+                        }
+                    })
+                }));
+            }
+            if self.start(session, job, serial) {
+                return None;
+            }
+        }
+    }
+
+    /// Renders and submits one row; false if the row could not be rendered (recorded as
+    /// invalid), so the caller moves on to the next.
+    fn start(&mut self, session: &mut ClientSession, job: Job, serial: u64) -> bool {
+        match self.render(job, serial) {
+            Ok(message) => {
+                let row = &self.campaign.rows[job.row];
+                self.campaign.lock().journal.start(row.index, &row.email);
+                let to = message.recipients.iter().map(ToString::to_string).collect();
+                let id = session.submit(message);
+                self.in_flight.insert(
+                    id,
+                    InFlight {
+                        job,
+                        to,
+                        refused: Vec::new(),
+                    },
+                );
+                true
+            }
+            Err(e) => {
+                self.campaign.outcome(job, Status::Invalid, &e);
+                false
+            }
+        }
+    }
+
+    fn render(&self, job: Job, serial: u64) -> Result<Message, String> {
+        let c = &self.campaign;
+        let row = &c.rows[job.row];
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        let ctx = RenderContext {
+            from: c.from.clone(),
+            date: now.as_secs() as i64,
+            message_id: format!(
+                "<{}.{}.{}.{}@{}>",
+                now.as_secs(),
+                std::process::id(),
+                row.index,
+                serial,
+                c.id_domain
+            ),
+        };
+        let dir = c.attach_dir.clone();
+        let load = move |name: &str| std::fs::read(dir.join(name));
+        let r = c
+            .template
+            .render(row, &ctx, &load)
+            .map_err(|e| e.to_string())?;
+        let from = parse_reverse_path(&format!("<{}>", r.from))
+            .map_err(|_| format!("bad sender address {:?}", r.from))?
+            .0;
+        let recipients = r
+            .recipients
+            .iter()
+            .map(|a| {
+                parse_forward_path(&format!("<{a}>"))
+                    .map(|(p, _)| p)
+                    .map_err(|_| format!("bad recipient address {a:?}"))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Message {
+            from,
+            recipients,
+            body: r.message,
+        })
+    }
+
+    fn failed(&mut self, job: Job, failure: Failure) {
+        let c = &self.campaign;
+        if matches!(failure, Failure::NotSent) {
+            let row = &c.rows[job.row];
+            let mut st = c.lock();
+            st.journal.clear(row.index, &row.email);
+            st.queue.push_front(job);
+            return;
+        }
+        let text = describe(&failure);
+        if !failure.is_permanent() && job.attempt < c.retries {
+            // Exponential backoff: 1 s, 2 s, 4 s... capped at a minute.
+            let delay =
+                Duration::from_secs(1u64 << job.attempt.min(6)).min(Duration::from_secs(60));
+            let retry = Job {
+                row: job.row,
+                attempt: job.attempt + 1,
+            };
+            c.lock().retry.push((Instant::now() + delay, retry));
+            tracing::debug!(row = job.row, attempt = job.attempt, %text, "deferred, will retry");
+            return;
+        }
+        let status = if failure.is_permanent() {
+            Status::Failed
+        } else {
+            Status::Deferred
+        };
+        c.outcome(job, status, &text);
+    }
+}
+
+fn one_line(r: &Reply) -> String {
+    r.to_string().replace("\r\n", " ").replace('\n', " ")
+}
+
+fn describe(f: &Failure) -> String {
+    match f {
+        Failure::Refused(r) => one_line(r),
+        Failure::NoRecipientAccepted => "every recipient was refused".into(),
+        Failure::Unsupported(why) => (*why).into(),
+        Failure::ConnectionLost => "connection lost".into(),
+        Failure::Timeout => "server timed out".into(),
+        Failure::Protocol(why) => format!("protocol error: {why}"),
+        Failure::NotSent => "not sent".into(),
+        other => format!("{other:?}"),
+    }
+}
+
+impl Handler for SendHandler {
+    type Session = ClientSession;
+
+    fn on_event(
+        &mut self,
+        session: &mut ClientSession,
+        event: ClientEvent,
+        now: Instant,
+    ) -> Option<Work<Self>> {
+        match event {
+            ClientEvent::Ready(_) | ClientEvent::Idle => return self.feed(session, now),
+            ClientEvent::Recipient { job, index, reply } => {
+                if !reply.is_positive()
+                    && let Some(f) = self.in_flight.get_mut(&job)
+                {
+                    let to = f.to.get(index).map_or("?", String::as_str);
+                    f.refused.push(format!("{to}: {}", one_line(&reply)));
+                }
+            }
+            ClientEvent::Delivered { job, reply } => {
+                if let Some(f) = self.in_flight.remove(&job) {
+                    let (status, text) = if f.refused.is_empty() {
+                        (Status::Sent, one_line(&reply))
+                    } else {
+                        let refused = f.refused.join("; ");
+                        (
+                            Status::Partial,
+                            format!("{}; refused {refused}", one_line(&reply)),
+                        )
+                    };
+                    self.campaign.outcome(f.job, status, &text);
+                }
+            }
+            ClientEvent::Failed { job, failure } => {
+                if let Some(f) = self.in_flight.remove(&job) {
+                    self.failed(f.job, failure);
+                }
+            }
+            ClientEvent::Greeting(r) if !r.is_positive() => {
+                tracing::warn!(reply = %one_line(&r), "server refused the connection");
+            }
+            ClientEvent::Closed(reason) => tracing::debug!(?reason, "connection closed"),
+            _ => {}
+        }
+        None
+    }
+
+    fn after_completion(
+        &mut self,
+        session: &mut ClientSession,
+        now: Instant,
+    ) -> Option<Work<Self>> {
+        if std::mem::take(&mut self.wants_feed) {
+            self.feed(session, now)
+        } else {
+            None
+        }
+    }
+
+    fn on_close(&mut self) {
+        // Rows handed to this connection whose outcome never came are tried again.
+        let jobs: Vec<Job> = std::mem::take(&mut self.in_flight)
+            .into_values()
+            .map(|f| f.job)
+            .collect();
+        for job in jobs {
+            self.failed(job, Failure::ConnectionLost);
+        }
+    }
+}

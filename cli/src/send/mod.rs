@@ -1,0 +1,416 @@
+//! `buzon send`: a CSV mail merge through a chosen SMTP server.
+//!
+//! Dry run by default (shows the first rendered message and sends nothing). With
+//! `--no-dry-run`, rows go out over `--concurrency` connections that each carry many messages;
+//! every accepted row is journalled durably, so re-running the same command after a crash or
+//! Ctrl-C sends to nobody twice.
+
+mod dispatch;
+mod journal;
+mod report;
+
+use std::collections::VecDeque;
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::Args;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use smtp_core::client::{ClientConfig, ClientSession};
+
+use crate::settings::Runtime;
+use dispatch::{Campaign, Job, SendHandler, State};
+use journal::Journal;
+use report::{Report, Status};
+
+/// `buzon send` flags.
+#[derive(Debug, Args)]
+pub(crate) struct SendArgs {
+    /// Recipients: a CSV with a header row (an `email` column, optionally `name`, any others),
+    /// or just addresses without a header.
+    #[arg(long, value_name = "FILE")]
+    csv: PathBuf,
+    /// The message template: headers, a blank line, the body; `{{ column }}` anywhere.
+    #[arg(long, value_name = "FILE")]
+    template: PathBuf,
+    /// An HTML alternative body template.
+    #[arg(long, value_name = "FILE")]
+    html: Option<PathBuf>,
+    /// SMTP server as host:port.
+    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:2525")]
+    server: String,
+    /// Sender (`Name <addr>` or `addr`) when the template has no From.
+    #[arg(long, value_name = "ADDR")]
+    from: Option<String>,
+    /// Actually send. Without it, the first message(s) are shown and nothing is sent.
+    #[arg(long)]
+    no_dry_run: bool,
+    /// Send (or show) at most N rows.
+    #[arg(long, value_name = "N")]
+    limit: Option<usize>,
+    /// Connections used at once.
+    #[arg(long, value_name = "N", default_value_t = 4)]
+    concurrency: usize,
+    /// Most messages per second (`10`, `10/s`) or per minute (`100/m`).
+    #[arg(long, value_name = "RATE")]
+    rate: Option<String>,
+    /// Tries after the first for deferred (4xx) rows and lost connections.
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    retries: u32,
+    /// Resume journal [default: <csv>.journal].
+    #[arg(long, value_name = "FILE")]
+    journal: Option<PathBuf>,
+    /// Results file, one CSV line per row [default: <csv>.results.csv].
+    #[arg(long, value_name = "FILE")]
+    results: Option<PathBuf>,
+    /// Stop at the first bad CSV row instead of skipping it.
+    #[arg(long)]
+    strict: bool,
+    /// Name given in EHLO [default: the machine's host name].
+    #[arg(long, value_name = "NAME")]
+    helo: Option<String>,
+    /// Event loop.
+    #[arg(long, value_enum, default_value_t = Runtime::Smol)]
+    runtime: Runtime,
+}
+
+pub(crate) fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
+    crate::serve::init_logging("warn");
+    let csv_bytes = std::fs::read(&args.csv)
+        .with_context(|| format!("cannot read CSV {}", args.csv.display()))?;
+    let recipients = mailmerge::read_recipients(&csv_bytes, args.strict)
+        .with_context(|| format!("CSV {}", args.csv.display()))?;
+    for bad in &recipients.skipped {
+        eprintln!(
+            "buzon: warning: {} line {}: {} (row skipped)",
+            args.csv.display(),
+            bad.line,
+            bad.reason
+        );
+    }
+    let template_text = std::fs::read_to_string(&args.template)
+        .with_context(|| format!("cannot read template {}", args.template.display()))?;
+    let html = match &args.html {
+        Some(p) => Some(
+            std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?,
+        ),
+        None => None,
+    };
+    let template = mailmerge::Template::parse(&template_text, html.as_deref())
+        .with_context(|| format!("template {}", args.template.display()))?;
+    template
+        .check_columns(&recipients.columns)
+        .with_context(|| {
+            format!(
+                "template {} and CSV {}",
+                args.template.display(),
+                args.csv.display()
+            )
+        })?;
+    let interval = args.rate.as_deref().map(parse_rate).transpose()?;
+    if args.concurrency == 0 {
+        bail!("--concurrency must be at least 1");
+    }
+    let journal_path = args
+        .journal
+        .clone()
+        .unwrap_or_else(|| sibling(&args.csv, "journal"));
+    let journal = Journal::open(&journal_path)?;
+    if journal.uncertain() > 0 && args.no_dry_run {
+        eprintln!(
+            "buzon: warning: the last run stopped abruptly with {} row(s) in flight; they are sent again and may arrive twice",
+            journal.uncertain()
+        );
+    }
+    let total = recipients.rows.len();
+    let already_sent = recipients
+        .rows
+        .iter()
+        .filter(|r| journal.is_done(r.index, &r.email))
+        .count();
+    let pending: Vec<usize> = recipients
+        .rows
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| !journal.is_done(r.index, &r.email))
+        .map(|(i, _)| i)
+        .take(args.limit.unwrap_or(usize::MAX))
+        .collect();
+    let helo = args
+        .helo
+        .clone()
+        .unwrap_or_else(crate::settings::system_hostname);
+    let attach_dir = args
+        .template
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+
+    if !args.no_dry_run {
+        return dry_run(&args, &recipients, &template, &pending, &helo, &attach_dir);
+    }
+    if pending.is_empty() {
+        println!(
+            "nothing to send: all {total} rows were sent already (journal {})",
+            journal_path.display()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let server = resolve(&args.server)?;
+    let results_path = args
+        .results
+        .clone()
+        .unwrap_or_else(|| sibling(&args.csv, "results.csv"));
+    let mut report = Report::create(&results_path)?;
+    for bad in &recipients.skipped {
+        report.record(bad.line, "", Status::Skipped, &bad.reason, None);
+    }
+    let progress = progress_bar(pending.len() as u64);
+    let campaign = Arc::new(Campaign {
+        rows: recipients.rows.clone(),
+        template,
+        from: args.from.clone(),
+        id_domain: helo.clone(),
+        attach_dir,
+        retries: args.retries,
+        progress,
+        state: Mutex::new(State::new(
+            pending
+                .iter()
+                .map(|&row| Job { row, attempt: 0 })
+                .collect::<VecDeque<_>>(),
+            journal,
+            report,
+        )),
+        interval,
+    });
+
+    let interrupted = Arc::new(AtomicBool::new(false));
+    let stop_round: Arc<StopRound> = Arc::default();
+    {
+        let (interrupted, stop_round) = (interrupted.clone(), stop_round.clone());
+        crate::serve::watch_signals(move || {
+            interrupted.store(true, Ordering::SeqCst);
+            if let Some(stop) = stop_round
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .as_ref()
+            {
+                stop();
+            }
+        })?;
+    }
+
+    let mut failed_connects = 0;
+    while !interrupted.load(Ordering::SeqCst) {
+        let next_retry = campaign.release_due_retries(Instant::now());
+        let queued = campaign.lock().queue.len();
+        if queued == 0 {
+            match next_retry {
+                Some(at) => {
+                    std::thread::sleep(at.saturating_duration_since(Instant::now()));
+                    continue;
+                }
+                None => break,
+            }
+        }
+        let wanted = args.concurrency.min(queued);
+        let mut conns = Vec::with_capacity(wanted);
+        let mut last_error = None;
+        for _ in 0..wanted {
+            match TcpStream::connect_timeout(&server, Duration::from_secs(10)) {
+                Ok(stream) => {
+                    let _ = stream.set_nodelay(true);
+                    let mut config = ClientConfig::new(helo.clone());
+                    config.pipelining = true;
+                    let session = ClientSession::new(config, Instant::now());
+                    conns.push((stream, session, SendHandler::new(campaign.clone())));
+                }
+                Err(e) => last_error = Some(e),
+            }
+        }
+        if conns.is_empty() {
+            failed_connects += 1;
+            let e = last_error.expect("no connection means an error");
+            if failed_connects > args.retries {
+                campaign.progress.finish_and_clear();
+                bail!("cannot connect to {server}: {e}");
+            }
+            campaign
+                .progress
+                .println(format!("cannot connect to {server}: {e}; retrying"));
+            std::thread::sleep(Duration::from_secs(1 << failed_connects.min(5)));
+            continue;
+        }
+        failed_connects = 0;
+        drive(args.runtime, conns, &stop_round)?;
+    }
+    campaign.progress.finish_and_clear();
+
+    // Rows still queued or waiting for a retry were not sent (interrupted).
+    let mut st = campaign.lock();
+    let unsent = st.queue.len() + st.retry.len();
+    let failed_path = sibling(&args.csv, "failed.csv");
+    let columns = if recipients.columns.is_empty() {
+        vec!["email".to_owned()]
+    } else {
+        recipients.columns.clone()
+    };
+    let failed_file = st.report.write_failed(&failed_path, &columns)?;
+    let t = st.report.tally.clone();
+    println!(
+        "sent {}, partly refused {}, failed {}, deferred {}, invalid {}, skipped {}{}; {} sent before",
+        t.sent,
+        t.partial,
+        t.failed,
+        t.deferred,
+        t.invalid,
+        t.skipped,
+        if unsent > 0 {
+            format!(", not sent {unsent}")
+        } else {
+            String::new()
+        },
+        already_sent,
+    );
+    println!("results: {}", st.report.path().display());
+    if let Some(p) = failed_file {
+        println!("failed rows (usable as --csv): {}", p.display());
+    }
+    if interrupted.load(Ordering::SeqCst) {
+        println!(
+            "interrupted: run the same command again to send the rest (journal {})",
+            st.journal.path().display()
+        );
+        return Ok(ExitCode::from(130));
+    }
+    let permanent = t.failed + t.invalid + t.skipped;
+    Ok(if permanent > 0 || t.deferred > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// How to stop the round of connections running now, if any (set by [`drive`]).
+type StopRound = Mutex<Option<Box<dyn Fn() + Send>>>;
+
+/// Runs one round of connections on the chosen runtime until they all close.
+fn drive(
+    runtime: Runtime,
+    conns: Vec<(TcpStream, ClientSession, SendHandler)>,
+    stop_round: &StopRound,
+) -> anyhow::Result<()> {
+    match runtime {
+        Runtime::Smol => {
+            let shutdown = adapter_smol::Shutdown::new();
+            let trigger = shutdown.clone();
+            *stop_round.lock().unwrap_or_else(|e| e.into_inner()) =
+                Some(Box::new(move || trigger.trigger()));
+            adapter_smol::run_connections(conns, shutdown, adapter_smol::Options::default())
+                .context("smol runtime")?;
+        }
+        Runtime::Mio => {
+            let driver = adapter_mio::Connections::new(conns, adapter_mio::Options::default())
+                .context("mio runtime")?;
+            let trigger = driver.shutdown_handle();
+            *stop_round.lock().unwrap_or_else(|e| e.into_inner()) =
+                Some(Box::new(move || trigger.trigger()));
+            driver.run().context("mio runtime")?;
+        }
+    }
+    *stop_round.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    Ok(())
+}
+
+fn dry_run(
+    args: &SendArgs,
+    recipients: &mailmerge::Recipients,
+    template: &mailmerge::Template,
+    pending: &[usize],
+    helo: &str,
+    attach_dir: &Path,
+) -> anyhow::Result<ExitCode> {
+    let show = args.limit.unwrap_or(1).min(pending.len());
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs() as i64;
+    for (n, &i) in pending.iter().take(show).enumerate() {
+        let row = &recipients.rows[i];
+        let ctx = mailmerge::RenderContext {
+            from: args.from.clone(),
+            date: now,
+            message_id: format!("<dry-run.{}@{helo}>", row.index),
+        };
+        let load = |name: &str| std::fs::read(attach_dir.join(name));
+        let r = template
+            .render(row, &ctx, &load)
+            .with_context(|| format!("line {}", row.line))?;
+        println!(
+            ">>> message {} of {} (line {}): from {} to {}",
+            n + 1,
+            pending.len(),
+            row.line,
+            r.from,
+            r.recipients.join(", ")
+        );
+        println!(
+            "{}",
+            String::from_utf8_lossy(&r.message).replace("\r\n", "\n")
+        );
+    }
+    println!(
+        ">>> dry run: {} message(s) would be sent through {}; nothing was sent. Add --no-dry-run to send.",
+        pending.len(),
+        args.server
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `10`, `10/s`, `100/m` → the interval between message starts.
+fn parse_rate(s: &str) -> anyhow::Result<Duration> {
+    let (n, per) = match s.split_once('/') {
+        Some((n, "s")) => (n, 1.0),
+        Some((n, "m")) => (n, 60.0),
+        Some(_) => bail!("--rate {s:?}: use N, N/s or N/m"),
+        None => (s, 1.0),
+    };
+    let n: f64 = n
+        .trim()
+        .parse()
+        .ok()
+        .filter(|n: &f64| *n > 0.0 && n.is_finite())
+        .with_context(|| format!("--rate {s:?}: use a positive number, N/s or N/m"))?;
+    Ok(Duration::from_secs_f64(per / n))
+}
+
+fn resolve(server: &str) -> anyhow::Result<SocketAddr> {
+    server
+        .to_socket_addrs()
+        .with_context(|| format!("--server {server:?}: expected host:port"))?
+        .next()
+        .with_context(|| format!("--server {server:?}: no address found"))
+}
+
+/// `dir/name.csv` → `dir/name.csv.<suffix>`.
+fn sibling(path: &Path, suffix: &str) -> PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(".");
+    s.push(suffix);
+    PathBuf::from(s)
+}
+
+fn progress_bar(len: u64) -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
+    if let Ok(style) =
+        ProgressStyle::with_template("{bar:40} {pos}/{len} sent or settled, {per_sec}, eta {eta}")
+    {
+        bar.set_style(style);
+    }
+    bar
+}
