@@ -145,7 +145,11 @@ pub trait Service: Send + Sync + 'static {
     type Handler: Handler;
 
     /// Called for every accepted connection.
-    fn open(&self, conn: &ConnInfo, now: Instant) -> (<Self::Handler as Handler>::Session, Self::Handler);
+    fn open(
+        &self,
+        conn: &ConnInfo,
+        now: Instant,
+    ) -> (<Self::Handler as Handler>::Session, Self::Handler);
 }
 
 /// Addresses of an accepted connection.

@@ -121,7 +121,11 @@ pub(super) fn data_after_bdat() -> Reply {
 }
 
 pub(super) fn bdat_needs_ehlo() -> Reply {
-    Reply::new(503, EnhancedCode(5, 5, 1), "BDAT needs EHLO: CHUNKING is an ESMTP extension")
+    Reply::new(
+        503,
+        EnhancedCode(5, 5, 1),
+        "BDAT needs EHLO: CHUNKING is an ESMTP extension",
+    )
 }
 
 pub(super) fn no_valid_recipients() -> Reply {
