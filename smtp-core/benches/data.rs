@@ -7,8 +7,10 @@
 //! - `server_session_small`: the same for one 2 KiB message per session (the end-to-end
 //!   benchmark's workload), to show the per-message cost of the core alone.
 //!
-//! The body is 10 MiB of 76-character lines ending in CRLF; one line in 16 starts with a dot and
-//! is dot-stuffed on the wire. Throughput counts wire bytes of the body (stuffing included).
+//! The body is 10 MiB of 76-character lines ending in CRLF (as base64 or quoted-printable
+//! parts are); one line in 16 starts with a dot and is dot-stuffed on the wire. Throughput
+//! counts wire bytes of the body (stuffing included). `data_10MiB_short_lines` repeats the
+//! session case with 20-character lines, where per-line work weighs four times as much.
 //!
 //! Run with `cargo bench -p smtp-core --bench data`.
 #![allow(missing_docs)]
@@ -26,8 +28,9 @@ const READ_SIZE: usize = 64 << 10;
 const ENVELOPE: &[u8] = b"EHLO client.example\r\nMAIL FROM:<sender@client.example>\r\n\
 RCPT TO:<user@mx.example>\r\nDATA\r\n";
 
-/// A dot-stuffed body of about `size` wire bytes, terminator included.
-fn wire_body(size: usize) -> Vec<u8> {
+/// A dot-stuffed body of about `size` wire bytes in lines of `width` characters plus CRLF,
+/// terminator included.
+fn wire_body(size: usize, width: usize) -> Vec<u8> {
     const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+/ ";
     let mut wire = Vec::with_capacity(size + 100);
     let mut seed: u32 = 0x9e37_79b9;
@@ -36,12 +39,12 @@ fn wire_body(size: usize) -> Vec<u8> {
         if line % 16 == 7 {
             // A text line that begins with a dot: stuffed on the wire (RFC 5321 4.5.2).
             wire.extend_from_slice(b"..");
-            for _ in 0..75 {
+            for _ in 1..width {
                 seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
                 wire.push(ALPHABET[(seed >> 26) as usize]);
             }
         } else {
-            for _ in 0..76 {
+            for _ in 0..width {
                 seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
                 wire.push(ALPHABET[(seed >> 26) as usize]);
             }
@@ -108,7 +111,7 @@ fn bench_data(c: &mut Criterion) {
     // within a benchmark).
     #[allow(clippy::disallowed_methods)]
     let now = Instant::now();
-    let body = wire_body(BODY_SIZE);
+    let body = wire_body(BODY_SIZE, 76);
     let mut config = ServerConfig::new("mx.example");
     config.limits.message_size = 64 << 20;
     let config = Arc::new(config);
@@ -143,8 +146,19 @@ fn bench_data(c: &mut Criterion) {
     });
     g.finish();
 
+    // The same with 20-character lines: four times the per-line work per byte.
+    let short = wire_body(BODY_SIZE, 20);
+    let mut g = c.benchmark_group("data_10MiB_short_lines");
+    g.throughput(Throughput::Bytes(short.len() as u64));
+    g.sample_size(30);
+    g.measurement_time(Duration::from_secs(8));
+    g.bench_function("server_session", |b| {
+        b.iter(|| black_box(run_session(&config, now, ENVELOPE, black_box(&short))));
+    });
+    g.finish();
+
     // One 2 KiB message per session: the core's share of an end-to-end message.
-    let small = wire_body(2048);
+    let small = wire_body(2048, 76);
     let mut g = c.benchmark_group("session_2KiB_message");
     g.throughput(Throughput::Elements(1));
     g.bench_function("server_session", |b| {

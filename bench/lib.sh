@@ -1,0 +1,91 @@
+# shellcheck shell=bash
+# Helpers for the bench/ scripts (sourced, not run).
+#
+# start_listener LOG CMD ARGS...   starts CMD in the background with @PORT@ in its arguments
+#                                  replaced by a free loopback port; sets $port and
+#                                  $server_pid; returns 0 once the port accepts connections
+# stop_server                      SIGTERM to $server_pid, waits up to 30 s (then SIGKILL);
+#                                  sets $stop_rc to its exit status
+# peak_rss PID                     prints the process's peak resident set (VmHWM) in KiB
+# summarize TSV                    markdown table from "config sessions run rate rss ok" lines
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])' 2>/dev/null && return
+  local p
+  while :; do
+    p=$((20000 + RANDOM % 40000))
+    ss -ltnH "sport = :$p" 2>/dev/null | grep -q . || { echo "$p"; return; }
+  done
+}
+
+start_listener() {
+  local logf=$1
+  shift
+  for _ in 1 2 3; do
+    port=$(free_port)
+    NO_COLOR=1 "${@//@PORT@/$port}" >"$logf" 2>&1 &
+    server_pid=$!
+    for _ in $(seq 1 100); do
+      if ! kill -0 "$server_pid" 2>/dev/null; then
+        wait "$server_pid" 2>/dev/null || true
+        server_pid=""
+        grep -qi "in use" "$logf" && continue 2 # lost a race for the port: take another
+        return 1
+      fi
+      (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return 0
+      sleep 0.05
+    done
+    kill -KILL "$server_pid" 2>/dev/null || true
+    wait "$server_pid" 2>/dev/null || true
+    server_pid=""
+    return 1
+  done
+  return 1
+}
+
+# shellcheck disable=SC2034 # stop_rc is read by the caller
+stop_server() {
+  stop_rc=0
+  [ -n "$server_pid" ] || return 0
+  kill -TERM "$server_pid" 2>/dev/null || true
+  for _ in $(seq 1 300); do
+    kill -0 "$server_pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  if kill -0 "$server_pid" 2>/dev/null; then
+    kill -KILL "$server_pid" 2>/dev/null || true
+    echo "pid $server_pid ignored SIGTERM for 30 s: killed" >&2
+  fi
+  wait "$server_pid" 2>/dev/null || stop_rc=$?
+  server_pid=""
+}
+
+peak_rss() { awk '/^VmHWM:/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; }
+
+summarize() {
+  sort -t$'\t' -k2,2n -k1,1 "$1" | awk -F'\t' '
+    function median(a, n,   i, j, t) {
+      for (i = 2; i <= n; i++) { t = a[i]; for (j = i - 1; j >= 1 && a[j] > t; j--) a[j + 1] = a[j]; a[j + 1] = t }
+      return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+    }
+    {
+      key = $1 "\t" $2
+      if (!(key in total)) order[++keys] = key
+      total[key]++
+      if ($6 == 1) { k = ++good[key]; rate[key, k] = $4; rss[key, k] = $5 }
+    }
+    END {
+      print "| server | sessions | msgs/s (median) | min - max | peak RSS (median) | good runs |"
+      print "|---|---:|---:|---:|---:|---:|"
+      for (o = 1; o <= keys; o++) {
+        key = order[o]; split(key, kv, "\t"); n = good[key] + 0
+        if (n == 0) { printf "| %s | %s | failed | - | - | 0/%d |\n", kv[1], kv[2], total[key]; continue }
+        lo = hi = rate[key, 1]
+        for (i = 1; i <= n; i++) {
+          r[i] = rate[key, i]; m[i] = rss[key, i]
+          if (r[i] < lo) lo = r[i]; if (r[i] > hi) hi = r[i]
+        }
+        printf "| %s | %s | %.0f | %.0f - %.0f | %.1f MiB | %d/%d |\n", kv[1], kv[2], median(r, n), lo, hi, median(m, n) / 1024, n, total[key]
+      }
+    }'
+}
