@@ -16,7 +16,7 @@ use smol::Task;
 use smol::lock::SemaphoreGuardArc;
 use tracing::Instrument;
 
-use crate::Shutdown;
+use crate::{Ended, Panicked, Shutdown};
 
 /// Most bytes read from the socket at once (also the most the input buffer grows per read).
 const READ_CHUNK: usize = 16 * 1024;
@@ -54,38 +54,121 @@ pub(crate) async fn connection<S: Service>(
                 return;
             }
         };
-        // Output is written in whole buffers; Nagle's algorithm would only delay replies.
-        if let Err(e) = stream.get_ref().set_nodelay(true) {
-            tracing::debug!(error = %e, "could not set TCP_NODELAY");
-        }
+        set_nodelay(&stream);
         let (session, handler) = service.open(&ConnInfo { peer, local }, Instant::now());
         drop(service);
         tracing::debug!(%local, "open");
 
         let mut driver = Driver::<S::Handler>::new(handler, session);
-        match driver.drive(&stream, &stop, &limits).await {
-            Ok(()) => {
-                if let Err(e) = stream.get_ref().shutdown(HalfClose::Write) {
-                    tracing::debug!(error = %e, "shutdown of the write half failed");
-                }
-                driver.close();
-                drop(driver);
-                drop(permit);
-                tracing::debug!("closed");
-                drain_until_eof(&stream, limits.linger, &stop).await;
-            }
-            Err(e) => {
-                tracing::debug!(error = %e, "connection dropped");
-                driver.close();
-            }
+        let result = driver.run(&stream, &stop, &limits).await;
+        // Nothing of the session is needed for the drain: free it first.
+        drop(driver);
+        drop(permit);
+        if result.is_ok() {
+            drain_until_eof(&stream, limits.linger, &stop).await;
         }
     };
-    if AssertUnwindSafe(task.instrument(span))
+    if let Err(panic) = AssertUnwindSafe(task.instrument(span)).catch_unwind().await {
+        let panic = Panicked::new(&*panic);
+        tracing::error!(%peer, %panic, "connection task panicked; connection dropped");
+    }
+}
+
+/// The task for one connection the caller connected itself (see
+/// [`drive_connection`](crate::drive_connection)): the same [`Driver`] and closing steps as
+/// [`connection`], then the handler is handed back. Once `stop` is triggered the connection has
+/// `grace` to close; after that it is dropped and the handler returned with a `TimedOut` error.
+///
+/// `stream` is the result of registering the socket with the reactor; on `Err` the handler is
+/// closed and returned with that error at once.
+pub(crate) async fn outbound<H: Handler>(
+    stream: io::Result<Async<TcpStream>>,
+    session: H::Session,
+    handler: H,
+    stop: Shutdown,
+    limits: Limits,
+    grace: Duration,
+) -> Result<Ended<H>, Panicked> {
+    let peer = match &stream {
+        Ok(stream) => stream.get_ref().peer_addr().ok(),
+        Err(_) => None,
+    };
+    let span = tracing::debug_span!("conn", peer = %DisplayPeer(peer), outbound = true);
+    let task = async move {
+        let stream = match stream {
+            Ok(stream) => stream,
+            Err(e) => {
+                tracing::debug!(error = %e, "could not register the stream");
+                let mut handler = handler;
+                drop(session);
+                handler.on_close();
+                return Ended {
+                    handler,
+                    error: Some(e),
+                };
+            }
+        };
+        set_nodelay(&stream);
+        tracing::debug!("open");
+        let mut driver = Driver::new(handler, session);
+        // Set once the loop is over; still `None` if the grace period cut it short.
+        let mut result = None;
+        future::or(
+            async {
+                let r = driver.run(&stream, &stop, &limits).await;
+                let drain = r.is_ok();
+                result = Some(r);
+                if drain {
+                    drain_until_eof(&stream, limits.linger, &stop).await;
+                }
+            },
+            async {
+                stop.triggered().await;
+                Timer::after(grace).await;
+            },
+        )
+        .await;
+        let error = match result {
+            Some(r) => r.err(),
+            None => {
+                tracing::warn!("grace period over; connection dropped");
+                Some(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "the session did not close within the grace period after shutdown",
+                ))
+            }
+        };
+        Ended {
+            handler: driver.into_handler(),
+            error,
+        }
+    };
+    AssertUnwindSafe(task.instrument(span))
         .catch_unwind()
         .await
-        .is_err()
-    {
-        tracing::error!(%peer, "connection task panicked; connection dropped");
+        .map_err(|panic| {
+            let panic = Panicked::new(&*panic);
+            tracing::error!(peer = %DisplayPeer(peer), %panic, "connection task panicked; connection dropped");
+            panic
+        })
+}
+
+/// Shows a peer address that may be unknown.
+struct DisplayPeer(Option<SocketAddr>);
+
+impl std::fmt::Display for DisplayPeer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(peer) => peer.fmt(f),
+            None => f.write_str("unknown"),
+        }
+    }
+}
+
+/// Output is written in whole buffers; Nagle's algorithm would only delay replies.
+fn set_nodelay(stream: &Async<TcpStream>) {
+    if let Err(e) = stream.get_ref().set_nodelay(true) {
+        tracing::debug!(error = %e, "could not set TCP_NODELAY");
     }
 }
 
@@ -158,7 +241,8 @@ enum Wake<H: Handler> {
 
 /// A session, its handler and the buffers between them and the socket.
 struct Driver<H: Handler> {
-    handler: H,
+    /// `None` only once [`into_handler`](Driver::into_handler) has taken it.
+    handler: Option<H>,
     session: H::Session,
     /// Input the session has not consumed yet, oldest first.
     input: Vec<u8>,
@@ -170,18 +254,42 @@ struct Driver<H: Handler> {
     works: VecDeque<Task<Completion<H>>>,
     /// `Handler::on_close` has been called.
     closed: bool,
+    /// Output was added while at least `max_output` bytes were already unsent (see
+    /// [`backed_up`](Driver::backed_up)). Cleared once the unsent output is under the limit.
+    grew_while_full: bool,
 }
 
 impl<H: Handler> Driver<H> {
     fn new(handler: H, session: H::Session) -> Self {
         Driver {
-            handler,
+            handler: Some(handler),
             session,
             input: Vec::new(),
             output: Vec::new(),
             sent: 0,
             works: VecDeque::new(),
             closed: false,
+            grew_while_full: false,
+        }
+    }
+
+    /// Backpressure: true while at least `max_output` bytes are unsent *and* output was added
+    /// while that much was already unsent. Then the socket is not read and the session is
+    /// offered no input, so a peer that sends requests without reading the replies cannot make
+    /// us buffer without bound.
+    ///
+    /// A large amount of output alone does not stop reading: a client session that writes a
+    /// 10 MiB upload at once must keep reading the peer's answers (an echo, say) while the upload
+    /// drains, or both sides block on write. Reading stops only once the output *grows* while
+    /// full, which is what answering a peer that does not read looks like.
+    fn backed_up(&self, limits: &Limits) -> bool {
+        self.grew_while_full && self.pending() >= limits.max_output
+    }
+
+    /// Forgets [`grew_while_full`](Driver::grew_while_full) once the output is under the limit.
+    fn note_output_room(&mut self, limits: &Limits) {
+        if self.pending() < limits.max_output {
+            self.grew_while_full = false;
         }
     }
 
@@ -190,12 +298,51 @@ impl<H: Handler> Driver<H> {
         self.output.len() - self.sent
     }
 
+    fn handler(&mut self) -> &mut H {
+        self.handler
+            .as_mut()
+            .expect("the handler is only taken by `into_handler`, which consumes the driver")
+    }
+
     /// Calls `Handler::on_close` once.
     fn close(&mut self) {
         if !self.closed {
             self.closed = true;
-            self.handler.on_close();
+            self.handler().on_close();
         }
+    }
+
+    /// Calls `Handler::on_close` if that has not happened yet and gives the handler back. Work
+    /// still running is abandoned: its completion is never applied.
+    fn into_handler(mut self) -> H {
+        self.close();
+        self.handler
+            .take()
+            .expect("the handler is only taken here, and this consumes the driver")
+    }
+
+    /// The whole connection up to the lingering drain: [`drive`](Driver::drive), then, if the
+    /// session closed with its output written (`Ok`), shut down the write half; either way call
+    /// `Handler::on_close`. After `Ok` the caller should
+    /// [`drain_until_eof`]; after `Err` the socket is broken and should just be dropped.
+    async fn run(
+        &mut self,
+        stream: &Async<TcpStream>,
+        stop: &Shutdown,
+        limits: &Limits,
+    ) -> io::Result<()> {
+        let result = self.drive(stream, stop, limits).await;
+        match &result {
+            Ok(()) => {
+                if let Err(e) = stream.get_ref().shutdown(HalfClose::Write) {
+                    tracing::debug!(error = %e, "shutdown of the write half failed");
+                }
+                tracing::debug!("closed");
+            }
+            Err(e) => tracing::debug!(error = %e, "connection dropped"),
+        }
+        self.close();
+        result
     }
 
     /// Step 1 of the loop: offer kept input, answer events, collect output; repeat while
@@ -207,12 +354,10 @@ impl<H: Handler> Driver<H> {
             self.output.drain(..self.sent);
             self.sent = 0;
         }
+        self.note_output_room(limits);
         loop {
             let mut moved = false;
-            if !self.input.is_empty()
-                && self.pending() < limits.max_output
-                && !self.session.is_closed()
-            {
+            if !self.input.is_empty() && !self.backed_up(limits) && !self.session.is_closed() {
                 // `min` so a session that over-reports cannot make us panic.
                 let used = self
                     .session
@@ -225,11 +370,21 @@ impl<H: Handler> Driver<H> {
             }
             while let Some(event) = self.session.poll_event() {
                 moved = true;
-                if let Some(work) = self.handler.on_event(&mut self.session, event, now) {
+                let Driver {
+                    handler, session, ..
+                } = &mut *self;
+                let handler = handler
+                    .as_mut()
+                    .expect("the handler is taken only at the end");
+                if let Some(work) = handler.on_event(session, event, now) {
                     self.works.push_back(blocking::unblock(move || work.run()));
                 }
             }
-            self.session.poll_transmit(&mut self.output);
+            let full = self.pending() >= limits.max_output;
+            let added = self.session.poll_transmit(&mut self.output);
+            if full && added > 0 {
+                self.grew_while_full = true;
+            }
             if !moved {
                 break;
             }
@@ -237,14 +392,18 @@ impl<H: Handler> Driver<H> {
     }
 
     /// Runs the loop until the session is closed with its output written (`Ok`) or the socket
-    /// fails (`Err`). Either way the caller then calls [`close`](Driver::close).
+    /// fails (`Err`). Either way the caller then calls [`close`](Driver::close) (as
+    /// [`run`](Driver::run) does).
     async fn drive(
         &mut self,
         stream: &Async<TcpStream>,
         stop: &Shutdown,
         limits: &Limits,
     ) -> io::Result<()> {
+        // The peer's EOF has been read; `handle_eof` is called only once the session has had
+        // every chance to consume the input before it (see below).
         let mut eof = false;
+        let mut eof_told = false;
         let mut stopping = false;
         let mut timer = Timer::never();
         let mut armed: Option<Instant> = None;
@@ -257,6 +416,21 @@ impl<H: Handler> Driver<H> {
         let mut now = Instant::now();
         loop {
             self.pump(limits, now);
+
+            // EOF comes after the input the peer sent before it: tell the session only once no
+            // work is running (its completion may let the session consume kept input) and the
+            // kept input is not just waiting for output room. A reply the peer pipelined right
+            // before closing (a client's `221` after a `250` still being decided) is thus read.
+            if eof
+                && !eof_told
+                && !self.session.is_closed()
+                && self.works.is_empty()
+                && (self.input.is_empty() || !self.backed_up(limits))
+            {
+                eof_told = true;
+                self.session.handle_eof(now);
+                continue;
+            }
 
             let closed = self.session.is_closed();
             if closed && self.pending() == 0 && self.works.is_empty() {
@@ -281,10 +455,8 @@ impl<H: Handler> Driver<H> {
             }
 
             // Backpressure: read only while there is room for input and the peer keeps up.
-            let can_read = !eof
-                && !closed
-                && self.input.len() < limits.read_buffer
-                && self.pending() < limits.max_output;
+            let can_read =
+                !eof && !closed && self.input.len() < limits.read_buffer && !self.backed_up(limits);
             let filled = self.input.len();
             if can_read {
                 let room = (limits.read_buffer - filled).min(READ_CHUNK);
@@ -362,7 +534,16 @@ impl<H: Handler> Driver<H> {
                 }
                 Wake::Work(completion) => {
                     self.works.pop_front();
-                    completion.apply(&mut self.handler, &mut self.session, now);
+                    let Driver {
+                        handler, session, ..
+                    } = &mut *self;
+                    let handler = handler
+                        .as_mut()
+                        .expect("the handler is taken only at the end");
+                    completion.apply(handler, session, now);
+                    if let Some(work) = handler.after_completion(session, now) {
+                        self.works.push_back(blocking::unblock(move || work.run()));
+                    }
                 }
                 Wake::Timer => {
                     // A fired timer is spent; re-arm on the next turn.
@@ -382,14 +563,12 @@ impl<H: Handler> Driver<H> {
                         self.output.clear();
                         self.sent = 0;
                     }
+                    self.note_output_room(limits);
                     if flush_by.is_some() {
                         flush_by = now.checked_add(limits.linger);
                     }
                 }
-                Wake::Read(Ok(0)) => {
-                    eof = true;
-                    self.session.handle_eof(now);
-                }
+                Wake::Read(Ok(0)) => eof = true,
                 Wake::Read(Ok(_)) => {}
                 Wake::Read(Err(e)) | Wake::Wrote(Err(e))
                     if e.kind() == io::ErrorKind::Interrupted => {}
@@ -407,9 +586,10 @@ impl<H: Handler> Driver<H> {
 
 impl<H: Handler> Drop for Driver<H> {
     /// Covers the task being cancelled (grace period over): the handler still hears about it.
-    /// Skipped while unwinding, where a second panic would abort the process.
+    /// Skipped while unwinding, where a second panic would abort the process, and once
+    /// [`into_handler`](Driver::into_handler) has taken the handler (it closed it first).
     fn drop(&mut self) {
-        if !std::thread::panicking() {
+        if !std::thread::panicking() && self.handler.is_some() {
             self.close();
         }
     }

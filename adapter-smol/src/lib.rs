@@ -1,25 +1,38 @@
 //! Drives any buzon [`Session`](session_api::Session) over [smol]: async-io sockets and timers,
 //! storage work on `blocking` threads. No protocol logic lives here: the adapter moves bytes,
 //! time and [`Work`](session_api::Work) between the socket, the session and its
-//! [`Handler`](session_api::Handler), and never looks at what the bytes mean.
+//! [`Handler`], and never looks at what the bytes mean.
+//!
+//! # Server and client connections
+//!
+//! [`serve`] (or [`run`], which starts an executor for it) accepts connections and spawns one
+//! task per connection; each task opens a session and its handler through the [`Service`].
+//! [`run_connections`] (or [`drive_connection`] for one connection on an executor of your own)
+//! drives streams the caller has already connected, typically a client session such as an SMTP
+//! sender per connection, and hands each handler back once its session is closed. Both run the
+//! same per-connection loop; a client session simply writes nothing until it has read the
+//! server's greeting.
 //!
 //! # The loop
 //!
-//! [`serve`] accepts connections and spawns one task per connection. Each task opens a session
-//! and its handler through the [`Service`] and then repeats:
+//! Each connection repeats:
 //!
 //! 1. **Pump.** Offer the kept input to [`Session::handle_input`](session_api::Session::handle_input)
 //!    and keep what it did not consume; drain
 //!    [`poll_event`](session_api::Session::poll_event) into
-//!    [`Handler::on_event`](session_api::Handler::on_event) (a returned `Work` is started on a
+//!    [`Handler::on_event`] (a returned `Work` is started on a
 //!    `blocking` thread with [`blocking::unblock`]); drain
 //!    [`poll_transmit`](session_api::Session::poll_transmit) into the output buffer. Repeat while
 //!    anything moved, because answering an event can let the session consume more of the kept
 //!    input (pipelined commands).
 //! 2. **Wait** for the first of:
 //!    - the socket being readable, only while the kept input is under
-//!      [`Options::read_buffer`] and the unsent output under [`Options::max_output`]
-//!      (backpressure: a peer that does not read our replies stops being read);
+//!      [`Options::read_buffer`] and the connection is not backed up: at least
+//!      [`Options::max_output`] bytes unsent *and* output added while that much was already
+//!      unsent (a peer that does not read our replies stops being read, and the session is
+//!      offered no input meanwhile). Much unsent output alone does not stop reading, so a
+//!      client that writes a large upload at once keeps reading the peer's answers while it
+//!      drains;
 //!    - the socket being writable, only while output is pending. Reading and writing are
 //!      awaited together, so a peer that sends a huge request without reading the replies does
 //!      not deadlock against us;
@@ -30,10 +43,14 @@
 //!    - the server shutting down ([`handle_shutdown`](session_api::Session::handle_shutdown),
 //!      once).
 //!
-//!    A read of zero bytes calls [`handle_eof`](session_api::Session::handle_eof).
+//!    After a read of zero bytes the socket is not read again, and
+//!    [`handle_eof`](session_api::Session::handle_eof) is called once no `Work` is running and
+//!    the session has been offered the kept input (unless that waits for output room): what
+//!    the peer sent right before its EOF, such as pipelined commands or a server's last reply,
+//!    is still consumed first.
 //! 3. Once [`is_closed`](session_api::Session::is_closed) is true, every byte of output is
 //!    written and no `Work` is running, the write half is shut down,
-//!    [`Handler::on_close`](session_api::Handler::on_close) is called and whatever the peer still
+//!    [`Handler::on_close`] is called and whatever the peer still
 //!    sends is read and thrown away until its EOF (for at most [`Options::linger`], and only
 //!    what has already arrived once the server is shutting down). That last step keeps the
 //!    kernel from answering unread input with a reset, which could destroy our final reply
@@ -43,7 +60,8 @@
 //! timeouts are the session's business, through `poll_timeout`. Socket errors are logged at
 //! `debug` and end the connection; `on_close` is still called. A panic inside a session,
 //! handler or `Work` is caught at the connection boundary, logged at `error` and ends only that
-//! connection (without `on_close`: the handler may be in any state).
+//! connection (without `on_close`: the handler may be in any state; [`run_connections`]
+//! reports it as [`Panicked`] in that connection's place).
 //!
 //! Fsync and other blocking storage calls run as `Work` on `blocking`'s thread pool, so one slow
 //! disk never stalls the other sessions on the executor.
@@ -71,11 +89,13 @@
 
 mod conn;
 
+use std::any::Any;
 use std::collections::VecDeque;
 use std::convert::Infallible;
+use std::fmt;
 use std::future::Future;
 use std::io;
-use std::net::TcpListener;
+use std::net::{TcpListener, TcpStream};
 use std::num::NonZeroUsize;
 use std::pin::pin;
 use std::sync::Arc;
@@ -83,12 +103,13 @@ use std::time::Duration;
 
 use async_io::{Async, Timer, block_on};
 use futures_lite::future;
-use session_api::Service;
+use session_api::{Handler, Service};
 use smol::channel::{Receiver, Sender};
 use smol::lock::Semaphore;
 use smol::{Executor, Task};
 
-/// Tuning for [`serve`] and [`run`]. Start from [`Options::default`].
+/// Tuning for [`serve`], [`run`], [`run_connections`] and [`drive_connection`]. Start from
+/// [`Options::default`].
 ///
 /// ```
 /// use std::time::Duration;
@@ -105,12 +126,15 @@ pub struct Options {
     /// socket is not read (the session is waiting for a decision, or needs a longer line than it
     /// allows). Default 64 KiB; 0 is treated as 1.
     pub read_buffer: usize,
-    /// While at least this many bytes of output are unsent, the socket is not read and the
-    /// session is offered no input, so a peer that does not read cannot make us buffer without
-    /// bound. Default 256 KiB; 0 is treated as 1.
+    /// While at least this many bytes of output are unsent and the output grew while that much
+    /// was already unsent, the socket is not read and the session is offered no input, so a
+    /// peer that does not read cannot make us buffer without bound. (Output that grows past the
+    /// limit from below, such as a large upload written at once, does not stop reading until
+    /// more is added on top.) Default 256 KiB; 0 is treated as 1.
     pub max_output: usize,
     /// After shutdown, how long [`serve`] waits for sessions to say goodbye and close before it
-    /// drops the rest. Default 10 s.
+    /// drops the rest; for [`run_connections`] and [`drive_connection`], how long each
+    /// connection has to close. Default 10 s.
     pub grace: Duration,
     /// Once a session is closed: how long a peer may take without progress to read the rest of
     /// the output, and then how long we wait for its EOF before dropping the socket (cut short
@@ -119,11 +143,23 @@ pub struct Options {
     /// Most sessions open at once; while at the limit no new connection is accepted (they wait
     /// in the kernel's backlog). A connection stops counting once its session is closed, even if
     /// it still lingers for the peer's EOF. `None` (the default) means no limit; `Some(0)` is
-    /// treated as `Some(1)`.
+    /// treated as `Some(1)`. Only [`serve`] uses it.
     pub max_connections: Option<usize>,
-    /// Executor threads started by [`run`] (not used by [`serve`]). `None` (the default) means
+    /// Executor threads started by [`run`] and [`run_connections`] (not used by [`serve`] and
+    /// [`drive_connection`]). `None` (the default) means
     /// [`std::thread::available_parallelism`]; `Some(0)` is treated as `Some(1)`.
     pub threads: Option<usize>,
+}
+
+impl Options {
+    /// What a connection needs, normalised.
+    fn limits(&self) -> conn::Limits {
+        conn::Limits {
+            read_buffer: self.read_buffer.max(1),
+            max_output: self.max_output.max(1),
+            linger: self.linger,
+        }
+    }
 }
 
 impl Default for Options {
@@ -234,11 +270,7 @@ pub async fn serve<S: Service>(
 ) -> io::Result<()> {
     let local = listener.get_ref().local_addr()?;
     tracing::info!(%local, "serving");
-    let limits = conn::Limits {
-        read_buffer: opts.read_buffer.max(1),
-        max_output: opts.max_output.max(1),
-        linger: opts.linger,
-    };
+    let limits = opts.limits();
     let permits = opts
         .max_connections
         .map(|n| Arc::new(Semaphore::new(n.max(1))));
@@ -363,11 +395,212 @@ pub fn run<S: Service>(
     opts: Options,
 ) -> io::Result<()> {
     let listener = Async::new(listener)?;
+    let executor = Executor::new();
+    block_on_threads(
+        &executor,
+        &opts,
+        serve(&executor, listener, service, shutdown.wait(), opts.clone()),
+    )
+}
+
+/// How one connection driven by [`drive_connection`] or [`run_connections`] ended.
+///
+/// [`Handler::on_close`] has been called on `handler`.
+#[derive(Debug)]
+pub struct Ended<H> {
+    /// The connection's handler, with whatever it collected.
+    pub handler: H,
+    /// `None` if the session closed and all its output was written (the adapter then shut down
+    /// the write half and waited up to [`Options::linger`] for the peer's EOF). Otherwise why
+    /// the connection ended early: the stream could not be registered with the reactor, a read
+    /// or write failed, the peer did not read our last output within [`Options::linger`]
+    /// (`TimedOut`), or the session was still open [`Options::grace`] after shutdown
+    /// (`TimedOut`). In every case the handler is complete as far as it got; any
+    /// [`Work`](session_api::Work) still running was abandoned and its completion never
+    /// applied.
+    pub error: Option<io::Error>,
+}
+
+/// A connection's session, handler or [`Work`](session_api::Work) panicked. The panic was
+/// caught at the connection boundary and ended only that connection; its handler is lost (it may
+/// have been in any state, and `on_close` is not called).
+#[derive(Debug, Clone)]
+pub struct Panicked {
+    message: String,
+}
+
+impl Panicked {
+    /// Reads the message from a panic payload (`panic!` with a literal or a format string).
+    pub(crate) fn new(payload: &(dyn Any + Send)) -> Self {
+        let message = if let Some(s) = payload.downcast_ref::<&str>() {
+            (*s).to_owned()
+        } else if let Some(s) = payload.downcast_ref::<String>() {
+            s.clone()
+        } else {
+            "(a panic payload that is not a string)".to_owned()
+        };
+        Panicked { message }
+    }
+
+    /// The panic's message.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl fmt::Display for Panicked {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "connection task panicked: {}", self.message)
+    }
+}
+
+impl std::error::Error for Panicked {}
+
+/// Drives one stream the caller has already connected (typically an outbound client
+/// connection) with `session` and `handler`, through the same loop as the connections of
+/// [`serve`] (see the [crate docs](crate)), and hands the handler back once the session is
+/// closed.
+///
+/// A client session usually writes nothing until it has read the server's greeting; the loop
+/// does not care who speaks first. When the session is closed and its output written, the write
+/// half is shut down, [`on_close`](session_api::Handler::on_close) is called, and the peer's EOF
+/// is awaited for at most [`Options::linger`] before the future resolves; a socket error ends
+/// the connection at once (reported in [`Ended::error`], the handler still comes back).
+///
+/// Once `shutdown` is triggered the session gets
+/// [`handle_shutdown`](session_api::Session::handle_shutdown) and has [`Options::grace`] to
+/// close; after that the connection is dropped and the handler returned with a `TimedOut`
+/// error. A panic in the session, handler or their work is caught and returned as
+/// [`Panicked`]. Of the options, `read_buffer`, `max_output`, `linger` and `grace` apply.
+///
+/// The future owns everything it needs (`'static`), so it can be spawned on any executor.
+/// Dropping it drops the connection (the handler still gets `on_close`).
+///
+/// ```no_run
+/// use std::net::TcpStream;
+/// use adapter_smol::{Options, Shutdown};
+/// use session_api::Handler;
+/// use smol::Async;
+///
+/// async fn send<H: Handler>(session: H::Session, handler: H) -> std::io::Result<H> {
+///     let stream = Async::<TcpStream>::connect(([127, 0, 0, 1], 2525)).await?;
+///     let shutdown = Shutdown::new();
+///     let ended = adapter_smol::drive_connection(stream, session, handler, &shutdown, &Options::default())
+///         .await
+///         .map_err(std::io::Error::other)?;
+///     match ended.error {
+///         None => Ok(ended.handler),
+///         Some(e) => Err(e), // a real caller would still look at `ended.handler`
+///     }
+/// }
+/// ```
+pub fn drive_connection<H: Handler>(
+    stream: Async<TcpStream>,
+    session: H::Session,
+    handler: H,
+    shutdown: &Shutdown,
+    opts: &Options,
+) -> impl Future<Output = Result<Ended<H>, Panicked>> + Send + use<H> {
+    conn::outbound(
+        Ok(stream),
+        session,
+        handler,
+        shutdown.clone(),
+        opts.limits(),
+        opts.grace,
+    )
+}
+
+/// Drives already-connected streams, each with its session and handler, on a new executor with
+/// [`Options::threads`] threads (this one included), and blocks until every connection has
+/// ended. Returns one result per connection, in input order, so the caller can read what each
+/// handler collected.
+///
+/// Each connection runs as in [`drive_connection`]: the handler comes back in [`Ended`] after
+/// the session closed (or the socket failed, or the grace period after `shutdown` ran out,
+/// see [`Ended::error`]); a connection whose session, handler or work panicked yields
+/// [`Panicked`] in its place and takes no other connection down. Connecting is the caller's
+/// business. The streams are made non-blocking here. [`Options::max_connections`] is not used:
+/// every stream given is driven at once.
+///
+/// `Err` only if the executor threads could not be started.
+///
+/// ```no_run
+/// use std::net::TcpStream;
+/// use adapter_smol::{Options, Shutdown};
+/// use session_api::Handler;
+///
+/// /// One connection per job batch, all to the same relay; `open` makes a client session and
+/// /// its handler (which feeds the session its jobs and records their results).
+/// fn send_all<H: Handler>(
+///     batches: usize,
+///     open: impl Fn(usize) -> (H::Session, H),
+/// ) -> std::io::Result<Vec<H>> {
+///     let mut conns = Vec::new();
+///     for i in 0..batches {
+///         let stream = TcpStream::connect("127.0.0.1:25")?;
+///         let (session, handler) = open(i);
+///         conns.push((stream, session, handler));
+///     }
+///     let shutdown = Shutdown::new(); // hand a clone to a signal thread to stop early
+///     let mut handlers = Vec::new();
+///     for (i, result) in adapter_smol::run_connections(conns, shutdown, Options::default())?
+///         .into_iter()
+///         .enumerate()
+///     {
+///         match result {
+///             Ok(ended) => {
+///                 if let Some(e) = &ended.error {
+///                     eprintln!("batch {i}: connection ended early: {e}");
+///                 }
+///                 handlers.push(ended.handler);
+///             }
+///             Err(panic) => eprintln!("batch {i}: {panic}; its results are lost"),
+///         }
+///     }
+///     Ok(handlers)
+/// }
+/// ```
+pub fn run_connections<H: Handler>(
+    conns: Vec<(TcpStream, H::Session, H)>,
+    shutdown: Shutdown,
+    opts: Options,
+) -> io::Result<Vec<Result<Ended<H>, Panicked>>> {
+    let executor = Executor::new();
+    let limits = opts.limits();
+    let tasks: Vec<Task<Result<Ended<H>, Panicked>>> = conns
+        .into_iter()
+        .map(|(stream, session, handler)| {
+            executor.spawn(conn::outbound(
+                Async::new(stream),
+                session,
+                handler,
+                shutdown.clone(),
+                limits.clone(),
+                opts.grace,
+            ))
+        })
+        .collect();
+    block_on_threads(&executor, &opts, async {
+        let mut ended = Vec::with_capacity(tasks.len());
+        for task in tasks {
+            ended.push(task.await);
+        }
+        Ok(ended)
+    })
+}
+
+/// Runs `main` on `executor` with [`Options::threads`] threads (this one included) and blocks
+/// until it returns; the other threads are stopped and joined however it ends.
+fn block_on_threads<T>(
+    executor: &Executor<'_>,
+    opts: &Options,
+    main: impl Future<Output = io::Result<T>>,
+) -> io::Result<T> {
     let threads = match opts.threads {
         Some(n) => n.max(1),
         None => std::thread::available_parallelism().map_or(1, NonZeroUsize::get),
     };
-    let executor = Executor::new();
     let done = Shutdown::new();
 
     /// Stops the worker threads however `run` exits, or the scope would never join them.
@@ -385,7 +618,7 @@ pub fn run<S: Service>(
                 .name(format!("buzon-smol-{i}"))
                 .spawn_scoped(scope, || block_on(executor.run(done.triggered())))?;
         }
-        block_on(executor.run(serve(&executor, listener, service, shutdown.wait(), opts)))
+        block_on(executor.run(main))
     })
 }
 

@@ -147,6 +147,18 @@ fn eof_from_client_is_handled() {
 }
 
 #[test]
+fn eof_waits_for_work_in_flight_and_the_input_before_it() {
+    let server = Server::start(LineService::default(), opts());
+    let mut client = server.connect();
+    client.send(b"SLOW a\r\nECHO b\r\n");
+    client.finish_sending();
+    // The EOF arrives while `SLOW a` is being worked on; `ECHO b` still gets its answer.
+    assert_eq!(client.rest(), "hi\r\ndone a\r\nb\r\neof\r\n");
+    server.log.wait_for("close", 1);
+    assert_eq!(server.log.count("eof"), 1);
+}
+
+#[test]
 fn shutdown_stops_accepting_and_says_goodbye() {
     let mut server = Server::start(LineService::default(), opts());
     let mut clients = [server.connect(), server.connect()];
@@ -355,4 +367,19 @@ fn a_panicking_session_ends_only_its_own_connection() {
     assert_eq!(client.line(), "hi");
     client.send(b"ECHO still here\r\n");
     assert_eq!(client.line(), "still here");
+}
+
+#[test]
+fn a_panicking_session_gets_no_on_close() {
+    let server = Server::start(LineService::default(), opts());
+    let mut doomed = server.connect();
+    assert_eq!(doomed.line(), "hi");
+    doomed.send(b"PANIC\r\n");
+    // The socket is dropped after the driver, so the handler's fate is settled by now.
+    assert_eq!(doomed.rest(), "");
+    assert_eq!(
+        server.log.count("close"),
+        0,
+        "on_close called on a handler in an unknown state"
+    );
 }
