@@ -275,3 +275,48 @@ fn crlf_in_a_name_cannot_add_a_bcc() {
     );
     server.stop_and_check_clean();
 }
+
+/// A refused row does not stop the run: it is reported with the server's reply, written to the
+/// failed-rows CSV (usable as the next --csv), and the exit status says something failed.
+#[test]
+fn refused_rows_are_reported_and_written_back() {
+    let server = Server::start("smol", &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("rcpt.csv");
+    std::fs::write(&csv, "email,name,code\nok1@example.com,One,A\nbad@elsewhere.example,Bad,B\nnot an address,X,C\nok2@example.com,Two,D\n").unwrap();
+    let tmpl = dir.path().join("msg.tmpl");
+    std::fs::write(&tmpl, TEMPLATE).unwrap();
+    let out = send(
+        &csv,
+        &tmpl,
+        server.port,
+        &["--no-dry-run", "--concurrency", "1"],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("line 4") && stderr.contains("row skipped"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("bad@elsewhere.example failed: ")
+            && stderr.contains("550 5.7.1 Relay access denied"),
+        "{stderr}"
+    );
+    assert!(
+        stdout.contains("sent 2,") && stdout.contains("failed 1,") && stdout.contains("skipped 1"),
+        "{stdout}"
+    );
+    let results = std::fs::read_to_string(dir.path().join("rcpt.csv.results.csv")).unwrap();
+    let bad = results
+        .lines()
+        .find(|l| l.starts_with("3,bad@elsewhere.example,failed,"))
+        .expect("row 3 in results");
+    assert!(bad.contains("550 5.7.1 Relay access denied"), "{results}");
+    let failed = std::fs::read_to_string(dir.path().join("rcpt.csv.failed.csv")).unwrap();
+    assert_eq!(failed, "email,name,code\nbad@elsewhere.example,Bad,B\n");
+    assert_eq!(read_new(&server.storage, "example.com", "ok1").len(), 1);
+    assert_eq!(read_new(&server.storage, "example.com", "ok2").len(), 1);
+    server.stop_and_check_clean();
+}

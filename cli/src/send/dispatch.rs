@@ -97,12 +97,22 @@ impl Campaign {
         drop(st);
         self.progress.inc(1);
         if !matches!(status, Status::Sent) {
-            self.progress.println(format!(
+            self.say(&format!(
                 "line {}: {} {}: {reply}",
                 row.line,
                 row.email,
                 status_word(status)
             ));
+        }
+    }
+
+    /// A line for the user: above the progress bar on a terminal, plainly on stderr otherwise
+    /// (a hidden bar drops what it is asked to print).
+    pub(crate) fn say(&self, line: &str) {
+        if self.progress.is_hidden() {
+            eprintln!("{line}");
+        } else {
+            self.progress.println(line);
         }
     }
 }
@@ -250,7 +260,9 @@ impl SendHandler {
         })
     }
 
-    fn failed(&mut self, job: Job, failure: Failure) {
+    /// Retries a transient failure or records the outcome; `detail` replaces the generic
+    /// description (the refused recipients' replies).
+    fn failed(&mut self, job: Job, failure: Failure, detail: Option<String>) {
         let c = &self.campaign;
         if matches!(failure, Failure::NotSent) {
             let row = &c.rows[job.row];
@@ -259,7 +271,7 @@ impl SendHandler {
             st.queue.push_front(job);
             return;
         }
-        let text = describe(&failure);
+        let text = detail.unwrap_or_else(|| describe(&failure));
         if !failure.is_permanent() && job.attempt < c.retries {
             // Exponential backoff: 1 s, 2 s, 4 s... capped at a minute.
             let delay =
@@ -288,7 +300,7 @@ fn one_line(r: &Reply) -> String {
 fn describe(f: &Failure) -> String {
     match f {
         Failure::Refused(r) => one_line(r),
-        Failure::NoRecipientAccepted => "every recipient was refused".into(),
+        Failure::NoRecipientAccepted { .. } => "every recipient was refused".into(),
         Failure::Unsupported(why) => (*why).into(),
         Failure::ConnectionLost => "connection lost".into(),
         Failure::Timeout => "server timed out".into(),
@@ -333,7 +345,11 @@ impl Handler for SendHandler {
             }
             ClientEvent::Failed { job, failure } => {
                 if let Some(f) = self.in_flight.remove(&job) {
-                    self.failed(f.job, failure);
+                    let detail = match &failure {
+                        Failure::NoRecipientAccepted { .. } => Some(f.refused.join("; ")),
+                        _ => None,
+                    };
+                    self.failed(f.job, failure, detail);
                 }
             }
             ClientEvent::Greeting(r) if !r.is_positive() => {
@@ -364,7 +380,7 @@ impl Handler for SendHandler {
             .map(|f| f.job)
             .collect();
         for job in jobs {
-            self.failed(job, Failure::ConnectionLost);
+            self.failed(job, Failure::ConnectionLost, None);
         }
     }
 }

@@ -240,9 +240,7 @@ pub(crate) fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
                 campaign.progress.finish_and_clear();
                 bail!("cannot connect to {server}: {e}");
             }
-            campaign
-                .progress
-                .println(format!("cannot connect to {server}: {e}; retrying"));
+            campaign.say(&format!("cannot connect to {server}: {e}; retrying"));
             std::thread::sleep(Duration::from_secs(1 << failed_connects.min(5)));
             continue;
         }

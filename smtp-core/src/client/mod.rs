@@ -135,7 +135,10 @@ pub enum Failure {
     /// The server refused the message with this reply (at MAIL, DATA or after the data).
     Refused(Reply),
     /// Every recipient was refused; their replies came as [`ClientEvent::Recipient`].
-    NoRecipientAccepted,
+    NoRecipientAccepted {
+        /// True if every refusal was a 5xx: trying again cannot help.
+        permanent: bool,
+    },
     /// The message needs something the server does not offer (SMTPUTF8, 8BITMIME, its size).
     Unsupported(&'static str),
     /// The connection ended before the outcome was known.
@@ -153,6 +156,7 @@ impl Failure {
     pub fn is_permanent(&self) -> bool {
         match self {
             Failure::Refused(r) => r.is_permanent(),
+            Failure::NoRecipientAccepted { permanent } => *permanent,
             Failure::Unsupported(_) => true,
             _ => false,
         }
@@ -197,6 +201,8 @@ struct Active {
     message: Message,
     mail_ok: bool,
     accepted: usize,
+    /// Some recipient got a 4xx: a failure for want of recipients is worth retrying.
+    deferred: bool,
     /// The outcome once known to be a failure; reported when the last reply of the batch is in.
     failure: Option<Failure>,
 }
@@ -505,6 +511,7 @@ impl ClientSession {
             message,
             mail_ok: false,
             accepted: 0,
+            deferred: false,
             failure: None,
         });
     }
@@ -530,6 +537,8 @@ impl ClientSession {
         let Some(a) = &mut self.active else { return };
         if reply.is_positive() {
             a.accepted += 1;
+        } else if reply.is_transient() {
+            a.deferred = true;
         }
         let job = a.id;
         let count = a.message.recipients.len();
@@ -545,7 +554,9 @@ impl ClientSession {
             && accepted == 0
             && let Some(a) = &mut self.active
         {
-            a.failure.get_or_insert(Failure::NoRecipientAccepted);
+            let permanent = !a.deferred;
+            a.failure
+                .get_or_insert(Failure::NoRecipientAccepted { permanent });
         }
         if pipelining {
             return;
