@@ -5,6 +5,8 @@
 //! temporary file as it arrives (page-cache writes); the commit, with its fsyncs, runs as
 //! [`Work`] off the event loop, and only its success releases the 250.
 
+use std::collections::BTreeMap;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -23,6 +25,54 @@ pub(crate) struct SmtpService {
     pub policy: LocalDomains,
     pub store: MailStore,
     pub record_dir: Option<std::path::PathBuf>,
+    pub connections: Arc<ConnectionLimits>,
+}
+
+/// Connection counts, overall and per client address. Beyond a limit a connection is greeted
+/// with 421 4.7.0 and closed (RFC 5321 section 3.1 lets a server refuse service this way).
+#[derive(Debug)]
+pub(crate) struct ConnectionLimits {
+    max_total: usize,
+    max_per_ip: usize,
+    open: std::sync::Mutex<(usize, BTreeMap<IpAddr, usize>)>,
+}
+
+impl ConnectionLimits {
+    pub(crate) fn new(max_total: usize, max_per_ip: usize) -> Self {
+        ConnectionLimits {
+            max_total,
+            max_per_ip,
+            open: std::sync::Mutex::new((0, BTreeMap::new())),
+        }
+    }
+
+    /// Counts a new connection from `ip`, or says why it is refused.
+    fn admit(&self, ip: IpAddr) -> Result<(), &'static str> {
+        let mut guard = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        let (total, per_ip) = &mut *guard;
+        if *total >= self.max_total {
+            return Err("Too many connections, try again later");
+        }
+        let mine = per_ip.entry(ip).or_insert(0);
+        if *mine >= self.max_per_ip {
+            return Err("Too many connections from your address, try again later");
+        }
+        *mine += 1;
+        *total += 1;
+        Ok(())
+    }
+
+    fn release(&self, ip: IpAddr) {
+        let mut guard = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        let (total, per_ip) = &mut *guard;
+        *total = total.saturating_sub(1);
+        if let Some(n) = per_ip.get_mut(&ip) {
+            *n -= 1;
+            if *n == 0 {
+                per_ip.remove(&ip);
+            }
+        }
+    }
 }
 
 impl Service for SmtpService {
@@ -30,12 +80,28 @@ impl Service for SmtpService {
 
     fn open(&self, conn: &ConnInfo, now: Instant) -> (Recorded, SmtpHandler) {
         tracing::debug!(peer = %conn.peer, "connection");
+        let admitted = self.connections.admit(conn.peer.ip());
+        if let Err(why) = admitted {
+            tracing::info!(peer = %conn.peer, "{why}");
+        }
         let recorder = self.record_dir.as_ref().map(|dir| {
             let rec = Recorder::new(&self.config, self.policy.domains(), now);
             (rec, dir.clone())
         });
-        let session = Recorded::new(ServerSession::new(self.config.clone(), now), recorder);
+        let session = match admitted {
+            Ok(()) => ServerSession::new(self.config.clone(), now),
+            Err(why) => ServerSession::refuse(
+                self.config.clone(),
+                &Reply::new(
+                    421,
+                    EnhancedCode(4, 7, 0),
+                    format!("{} {why}", self.config.hostname),
+                ),
+            ),
+        };
+        let session = Recorded::new(session, recorder);
         let handler = SmtpHandler {
+            counted: admitted.is_ok().then(|| self.connections.clone()),
             shared: SharedRef {
                 policy: self.policy.clone(),
                 store: self.store.clone(),
@@ -60,6 +126,8 @@ pub(crate) struct SmtpHandler {
     shared: SharedRef,
     peer: std::net::SocketAddr,
     message: Option<Message>,
+    /// Set when this connection counts towards the limits; released on close.
+    counted: Option<Arc<ConnectionLimits>>,
 }
 
 /// A message being received.
@@ -161,6 +229,9 @@ impl Handler for SmtpHandler {
     fn on_close(&mut self) {
         // Dropping an unfinished delivery removes its temporary file.
         self.message = None;
+        if let Some(limits) = self.counted.take() {
+            limits.release(self.peer.ip());
+        }
     }
 }
 

@@ -8,7 +8,7 @@ use anyhow::Context;
 use mailstore::{MailStore, StoreOptions};
 use smtp_core::policy::LocalDomains;
 
-use crate::host::SmtpService;
+use crate::host::{ConnectionLimits, SmtpService};
 use crate::settings::{Runtime, ServeArgs, Settings};
 
 pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
@@ -55,21 +55,33 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         policy: LocalDomains::new(&settings.domains),
         store,
         record_dir: settings.record.clone(),
+        connections: Arc::new(ConnectionLimits::new(
+            settings.max_connections,
+            settings.max_connections_per_ip,
+        )),
     });
+    // The adapters hold connections beyond this in the kernel's backlog; below it the host
+    // answers the ones over its limits with 421 instead of leaving them waiting.
+    let hard_cap = Some(
+        settings
+            .max_connections
+            .saturating_mul(2)
+            .saturating_add(64),
+    );
     match settings.runtime {
         Runtime::Smol => {
             let shutdown = adapter_smol::Shutdown::new();
             let trigger = shutdown.clone();
             watch_signals(move || trigger.trigger())?;
             let opts = adapter_smol::Options {
-                max_connections: Some(settings.max_connections),
+                max_connections: hard_cap,
                 ..Default::default()
             };
             adapter_smol::run(listener, service, shutdown, opts).context("smol runtime")?;
         }
         Runtime::Mio => {
             let opts = adapter_mio::Options {
-                max_connections: Some(settings.max_connections),
+                max_connections: hard_cap,
                 ..Default::default()
             };
             let server =

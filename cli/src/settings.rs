@@ -67,9 +67,12 @@ pub(crate) struct ServeArgs {
     /// Seconds to wait for the next block of message data [default: 180].
     #[arg(long, value_name = "SECS")]
     pub data_timeout: Option<u64>,
-    /// Most simultaneous connections [default: 1000].
+    /// Most simultaneous connections; more are greeted with 421 4.7.0 [default: 1000].
     #[arg(long, value_name = "N")]
     pub max_connections: Option<usize>,
+    /// Most simultaneous connections from one address; more get 421 4.7.0 [default: 100].
+    #[arg(long, value_name = "N")]
+    pub max_connections_per_ip: Option<usize>,
     /// UNSAFE: do not fsync deliveries (mail acknowledged may be lost in a crash).
     #[arg(long)]
     pub unsafe_no_fsync: bool,
@@ -94,6 +97,7 @@ struct FileSettings {
     command_timeout: Option<u64>,
     data_timeout: Option<u64>,
     max_connections: Option<usize>,
+    max_connections_per_ip: Option<usize>,
     unsafe_no_fsync: Option<bool>,
 }
 
@@ -108,6 +112,7 @@ pub(crate) struct Settings {
     pub runtime: Runtime,
     pub record: Option<PathBuf>,
     pub max_connections: usize,
+    pub max_connections_per_ip: usize,
     pub fsync: bool,
     pub smtp: smtp_core::ServerConfig,
 }
@@ -193,6 +198,11 @@ impl Settings {
                 .max_connections
                 .or(file.max_connections)
                 .unwrap_or(1000)
+                .max(1),
+            max_connections_per_ip: args
+                .max_connections_per_ip
+                .or(file.max_connections_per_ip)
+                .unwrap_or(100)
                 .max(1),
             fsync: !(args.unsafe_no_fsync || file.unsafe_no_fsync.unwrap_or(false)),
             smtp,
