@@ -303,3 +303,108 @@ fn next_id() -> String {
     let seq = SEQ.fetch_add(1, Ordering::Relaxed);
     format!("{micros:X}{:04X}", seq & 0xFFFF)
 }
+
+#[cfg(test)]
+mod tests {
+    //! Storage faults injected through `mailstore`'s hook: the client gets 452 4.3.1 (disk full)
+    //! or 451 4.3.0 (anything else), never 250, nothing reaches `new/`, and the next message is
+    //! accepted once the fault is gone.
+
+    use std::path::Path;
+    use std::sync::atomic::{AtomicU8, Ordering};
+
+    use mailstore::{FaultHook, FsOp, StoreOptions};
+    use session_api::Session;
+
+    use super::*;
+
+    /// 0: no fault; 1: the disk is full at fsync; 2: an I/O error at link; 3: the folder vanishes.
+    #[derive(Default)]
+    struct Faults(AtomicU8);
+
+    impl FaultHook for Faults {
+        fn check(&self, op: FsOp, path: &Path) -> std::io::Result<()> {
+            match (self.0.load(Ordering::SeqCst), op) {
+                (1, FsOp::SyncFile) => Err(std::io::Error::from_raw_os_error(28)), // ENOSPC
+                (2, FsOp::Link) => Err(std::io::Error::from_raw_os_error(5)),      // EIO
+                (3, FsOp::CreateFile) => {
+                    // The storage folder is removed under our feet.
+                    let _ = std::fs::remove_dir_all(path.parent().and_then(Path::parent).unwrap());
+                    Ok(())
+                }
+                _ => Ok(()),
+            }
+        }
+    }
+
+    /// Runs one SMTP transaction through the real host, doing the adapter's job by hand.
+    fn transaction(service: &SmtpService, user: &str) -> String {
+        #[allow(clippy::disallowed_methods)]
+        let now = Instant::now();
+        let conn = ConnInfo {
+            peer: "127.0.0.1:40000".parse().unwrap(),
+            local: "127.0.0.1:25".parse().unwrap(),
+        };
+        let (mut session, mut handler) = service.open(&conn, now);
+        let input = format!(
+            "EHLO c\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<{user}@example.com>\r\nDATA\r\nSubject: x\r\n\r\nhi\r\n.\r\nQUIT\r\n"
+        );
+        let mut kept = input.into_bytes();
+        let mut out = Vec::new();
+        while !session.is_closed() {
+            let used = session.handle_input(&kept, now);
+            kept.drain(..used);
+            while let Some(ev) = session.poll_event() {
+                if let Some(work) = handler.on_event(&mut session, ev, now) {
+                    work.run().apply(&mut handler, &mut session, now);
+                }
+            }
+            session.poll_transmit(&mut out);
+        }
+        handler.on_close();
+        String::from_utf8(out).unwrap()
+    }
+
+    fn count_new(root: &Path, user: &str) -> usize {
+        std::fs::read_dir(root.join("example.com").join(user).join("new"))
+            .map(|d| d.count())
+            .unwrap_or(0)
+    }
+
+    #[test]
+    fn storage_faults_give_4xx_and_the_server_recovers() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("mail");
+        let faults = Arc::new(Faults::default());
+        let store =
+            MailStore::open_with(&root, StoreOptions::new().fault_hook(faults.clone())).unwrap();
+        let service = SmtpService {
+            config: Arc::new(ServerConfig::new("mx.test")),
+            policy: LocalDomains::new(["example.com"]),
+            store,
+            record_dir: None,
+            connections: Arc::new(ConnectionLimits::new(10, 10)),
+        };
+        for (fault, user, expected) in [
+            (1, "full", "452 4.3.1 "),
+            (2, "eio", "451 4.3.0 "),
+            (3, "gone", "451 4.3.0 "),
+        ] {
+            faults.0.store(fault, Ordering::SeqCst);
+            let out = transaction(&service, user);
+            assert!(out.contains(expected), "fault {fault}: {out}");
+            assert!(
+                !out.contains("250 2.0.0 Ok: queued"),
+                "fault {fault}: {out}"
+            );
+            assert_eq!(count_new(&root, user), 0, "fault {fault}");
+            faults.0.store(0, Ordering::SeqCst);
+            let out = transaction(&service, user);
+            assert!(
+                out.contains("250 2.0.0 Ok: queued as "),
+                "after fault {fault}: {out}"
+            );
+            assert_eq!(count_new(&root, user), 1, "after fault {fault}");
+        }
+    }
+}
