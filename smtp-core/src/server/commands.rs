@@ -228,6 +228,15 @@ impl ServerSession {
         if let Some((violation, reply)) = refusal {
             // A message refused for its size is over: the transaction ends with it.
             let reset = violation == Violation::MessageTooBig;
+            if reset && size > self.config.limits.message_size.saturating_mul(2) {
+                // Reading a chunk this far over the limit would only waste time: refuse and
+                // close rather than stay in step.
+                self.abort_message(AbortReason::TooBig);
+                self.txn = None;
+                self.violation(violation);
+                self.reply(&reply);
+                return self.give_up();
+            }
             if reset {
                 self.abort_message(AbortReason::TooBig);
             }

@@ -15,6 +15,8 @@ pub(super) enum Reception {
         size: u64,
         /// Set once the message is refused; the rest is read and dropped.
         refused: Option<AbortReason>,
+        /// Octets dropped since the refusal.
+        dropped: u64,
     },
     /// One accepted BDAT chunk.
     Chunk {
@@ -38,6 +40,7 @@ impl Reception {
             decoder: DotDecoder::new(max_line),
             size: 0,
             refused: None,
+            dropped: 0,
         }
     }
 
@@ -71,10 +74,12 @@ impl ServerSession {
                 decoder,
                 size,
                 refused,
+                dropped,
             } => {
                 let before = refused.is_none().then(|| decoder.clone());
                 let mut body = Vec::with_capacity(rest.len());
                 let (used, done) = decoder.decode(rest, &mut body);
+                let decoded = body.len() as u64;
                 let mut newly_refused = None;
                 if let Some(before) = before {
                     newly_refused = refusal(decoder, *size + body.len() as u64, max_size);
@@ -87,13 +92,27 @@ impl ServerSession {
                         newly_refused = Some(first.unwrap_or(reason));
                     }
                     *size += body.len() as u64;
+                    *dropped += decoded - body.len() as u64;
                     *refused = newly_refused;
                     if !body.is_empty() {
                         self.events.push_back(ServerEvent::MessageData(body));
                     }
+                } else {
+                    *dropped += decoded;
                 }
+                // A refused message is read to its end so the session stays in step, but not
+                // without bound: past another `max_size` the peer is not sending a message.
+                let endless = *dropped > max_size;
                 if let Some(reason) = newly_refused {
                     self.abort_message(reason);
+                }
+                if endless {
+                    self.reception = None;
+                    self.txn = None;
+                    self.violation(Violation::MessageTooBig);
+                    self.reply(&replies::too_big());
+                    self.give_up();
+                    return used;
                 }
                 if done {
                     self.data_done();
