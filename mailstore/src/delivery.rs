@@ -191,6 +191,7 @@ impl Delivery {
         let mut placed = Vec::with_capacity(self.dirs.len());
         if let Err(e) = self.place_all(&name, &mut placed) {
             self.roll_back(&placed);
+            store.forget(&self.dirs);
             return Err(e); // Drop removes the tmp file.
         }
 

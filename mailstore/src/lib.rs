@@ -170,7 +170,7 @@ impl MailStore {
             host: name::escape_host(&hostname),
             fsync: options.fsync,
             hook: options.fault_hook,
-            mkdir_lock: Mutex::new(()),
+            known: Mutex::new(BTreeSet::new()),
         };
         inner
             .hooked(FsOp::CreateDir, &inner.root, || {
@@ -251,7 +251,9 @@ impl MailStore {
                 dirs.push(self.inner.ensure_mailbox(m)?);
             }
         }
-        Delivery::start(Arc::clone(&self.inner), dirs)
+        Delivery::start(Arc::clone(&self.inner), dirs.clone()).inspect_err(|_| {
+            self.inner.forget(&dirs);
+        })
     }
 
     /// Removes every file left in the `tmp/` directories of every mailbox
@@ -316,7 +318,10 @@ pub(crate) struct Inner {
     /// Serialises directory creation: a delivery that finds a directory
     /// another thread just created must not link into it before that thread
     /// has `fsync`ed the parent, or a crash could lose the whole mailbox.
-    mkdir_lock: Mutex<()>,
+    /// Mailbox directories known to exist durably. Creating them is then skipped (five
+    /// `mkdir` calls per delivery otherwise); an entry is forgotten when a delivery into it
+    /// fails, so a vanished mailbox is made again on the next delivery.
+    known: Mutex<BTreeSet<PathBuf>>,
 }
 
 impl fmt::Debug for Inner {
@@ -400,10 +405,10 @@ impl Inner {
     fn ensure_mailbox(&self, mailbox: &Mailbox) -> Result<PathBuf, StoreError> {
         let domain_dir = self.root.join(mailbox.domain());
         let dir = mailbox.dir(&self.root);
-        let _guard = self
-            .mkdir_lock
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut known = self.known.lock().unwrap_or_else(PoisonError::into_inner);
+        if known.contains(&dir) {
+            return Ok(dir);
+        }
         // Each new entry is made durable by syncing the directory holding it.
         if self.mkdir(&domain_dir)? {
             self.sync_dir(&self.root)?;
@@ -418,7 +423,16 @@ impl Inner {
         if created {
             self.sync_dir(&dir)?;
         }
+        known.insert(dir.clone());
         Ok(dir)
+    }
+
+    /// Forgets that these mailbox directories exist (a delivery into them failed).
+    pub(crate) fn forget(&self, dirs: &[PathBuf]) {
+        let mut known = self.known.lock().unwrap_or_else(PoisonError::into_inner);
+        for d in dirs {
+            known.remove(d);
+        }
     }
 
     /// The subdirectories of `dir` (not following symlinks: a link planted
