@@ -4,7 +4,7 @@
 use std::time::Instant;
 
 use super::format::{Item, Transcript, escape};
-use super::run::{Mismatch, Outcome, Split};
+use super::run::{Outcome, Side, Split, note_mismatch, take_group};
 use crate::Reply;
 use crate::client::{ClientConfig, ClientEvent, ClientSession, CloseReason, Failure};
 
@@ -64,28 +64,10 @@ pub fn replay_client_split(t: &Transcript, start: Instant, mut split: Split<'_>)
             }
             Item::Server(_) => {
                 drain(&mut c, &mut output, &mut log);
-                if mismatch.is_none() && output != expected {
-                    mismatch = Some(Mismatch {
-                        item: i,
-                        expected: expected.clone(),
-                        actual: output.clone(),
-                    });
-                }
-                let mut group = Vec::new();
-                while let Some(Item::Server(b)) = t.items.get(i) {
-                    group.extend_from_slice(b);
-                    i += 1;
-                }
-                let cuts = match &mut split {
-                    Split::Whole => Vec::new(),
-                    Split::Bytes => (1..group.len()).collect(),
-                    Split::Custom(f) => f(group.len()),
-                };
-                let mut from = 0;
-                for cut in cuts.into_iter().chain([group.len()]) {
-                    let cut = cut.clamp(from, group.len());
-                    kept.extend_from_slice(&group[from..cut]);
-                    from = cut;
+                note_mismatch(&mut mismatch, i, &expected, &output);
+                let group = take_group(&t.items, &mut i, Side::Server);
+                for piece in split.pieces(&group) {
+                    kept.extend_from_slice(piece);
                     let used = c.handle_input(&kept, now);
                     kept.drain(..used);
                 }
@@ -103,13 +85,7 @@ pub fn replay_client_split(t: &Transcript, start: Instant, mut split: Split<'_>)
         }
     }
     drain(&mut c, &mut output, &mut log);
-    if mismatch.is_none() && output != expected {
-        mismatch = Some(Mismatch {
-            item: t.items.len(),
-            expected: expected.clone(),
-            actual: output.clone(),
-        });
-    }
+    note_mismatch(&mut mismatch, t.items.len(), &expected, &output);
     Outcome {
         output,
         expected,

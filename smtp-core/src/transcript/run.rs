@@ -17,6 +17,63 @@ pub enum Split<'a> {
     Custom(&'a mut dyn FnMut(usize) -> Vec<usize>),
 }
 
+impl Split<'_> {
+    /// The pieces `group` is cut into, in order; together they are `group`.
+    pub(crate) fn pieces<'g>(&mut self, group: &'g [u8]) -> Vec<&'g [u8]> {
+        let cuts = match self {
+            Split::Whole => Vec::new(),
+            Split::Bytes => (1..group.len()).collect(),
+            Split::Custom(f) => f(group.len()),
+        };
+        let mut from = 0;
+        let mut pieces = Vec::with_capacity(cuts.len() + 1);
+        for cut in cuts.into_iter().chain([group.len()]) {
+            let cut = cut.clamp(from, group.len());
+            pieces.push(&group[from..cut]);
+            from = cut;
+        }
+        pieces
+    }
+}
+
+/// Which side's lines make a group.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Side {
+    Client,
+    Server,
+}
+
+/// Joins the consecutive lines of `side` starting at `items[*i]` into one write.
+pub(crate) fn take_group(items: &[Item], i: &mut usize, side: Side) -> Vec<u8> {
+    let mut group = Vec::new();
+    while let Some(item) = items.get(*i) {
+        match (item, side) {
+            (Item::Client(b), Side::Client) | (Item::Server(b), Side::Server) => {
+                group.extend_from_slice(b);
+                *i += 1;
+            }
+            _ => break,
+        }
+    }
+    group
+}
+
+/// Records the first point where `actual` output differs from what was `expected` so far.
+pub(crate) fn note_mismatch(
+    mismatch: &mut Option<Mismatch>,
+    item: usize,
+    expected: &[u8],
+    actual: &[u8],
+) {
+    if mismatch.is_none() && actual != expected {
+        *mismatch = Some(Mismatch {
+            item,
+            expected: expected.to_vec(),
+            actual: actual.to_vec(),
+        });
+    }
+}
+
 /// What a replay produced.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outcome {
@@ -102,28 +159,10 @@ pub fn replay_split(t: &Transcript, start: Instant, mut split: Split<'_>) -> Out
             }
             Item::Client(_) => {
                 host.drive(&mut session, &mut kept, &[], now, &mut output);
-                if mismatch.is_none() && output != expected {
-                    mismatch = Some(Mismatch {
-                        item: i,
-                        expected: expected.clone(),
-                        actual: output.clone(),
-                    });
-                }
-                let mut group = Vec::new();
-                while let Some(Item::Client(b)) = t.items.get(i) {
-                    group.extend_from_slice(b);
-                    i += 1;
-                }
-                let cuts = match &mut split {
-                    Split::Whole => Vec::new(),
-                    Split::Bytes => (1..group.len()).collect(),
-                    Split::Custom(f) => f(group.len()),
-                };
-                let mut from = 0;
-                for cut in cuts.into_iter().chain([group.len()]) {
-                    let cut = cut.clamp(from, group.len());
-                    host.drive(&mut session, &mut kept, &group[from..cut], now, &mut output);
-                    from = cut;
+                note_mismatch(&mut mismatch, i, &expected, &output);
+                let group = take_group(&t.items, &mut i, Side::Client);
+                for piece in split.pieces(&group) {
+                    host.drive(&mut session, &mut kept, piece, now, &mut output);
                 }
             }
             Item::Advance(d) => {
@@ -146,13 +185,7 @@ pub fn replay_split(t: &Transcript, start: Instant, mut split: Split<'_>) -> Out
     if session.is_closed() {
         host.note("closed".to_owned());
     }
-    if mismatch.is_none() && output != expected {
-        mismatch = Some(Mismatch {
-            item: t.items.len(),
-            expected: expected.clone(),
-            actual: output.clone(),
-        });
-    }
+    note_mismatch(&mut mismatch, t.items.len(), &expected, &output);
     Outcome {
         output,
         expected,
