@@ -320,3 +320,83 @@ fn refused_rows_are_reported_and_written_back() {
     assert_eq!(read_new(&server.storage, "example.com", "ok2").len(), 1);
     server.stop_and_check_clean();
 }
+
+/// A recipient deferred with 4xx while the others were accepted is tried again alone, with
+/// backoff, and the others are not sent twice.
+#[test]
+fn deferred_recipients_are_retried_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("server.log");
+    let port = common::free_port();
+    // A tiny SMTP server: the first RCPT for later@x.example gets 450, every later one 250.
+    // Each accepted message's recipient list is logged.
+    let script = format!(
+        r#"
+import socket, threading
+srv = socket.socket(); srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+srv.bind(("127.0.0.1", {port})); srv.listen(16)
+seen = set(); lock = threading.Lock()
+def serve(c):
+    f = c.makefile("rb"); rcpts = []
+    c.sendall(b"220 test ESMTP\r\n")
+    while True:
+        line = f.readline()
+        if not line: return
+        cmd = line.decode().strip(); up = cmd.upper()
+        if up.startswith("EHLO"): c.sendall(b"250-test\r\n250 PIPELINING\r\n")
+        elif up.startswith("MAIL"): rcpts = []; c.sendall(b"250 ok\r\n")
+        elif up.startswith("RCPT"):
+            addr = cmd[cmd.index("<")+1:cmd.index(">")]
+            with lock:
+                first = addr == "later@x.example" and addr not in seen
+                seen.add(addr)
+            if first: c.sendall(b"450 4.2.1 try later\r\n")
+            else: rcpts.append(addr); c.sendall(b"250 ok\r\n")
+        elif up == "DATA":
+            c.sendall(b"354 go\r\n")
+            while f.readline() not in (b".\r\n", b""): pass
+            with open({log:?}, "a") as out: out.write(",".join(rcpts) + "\n")
+            c.sendall(b"250 queued\r\n")
+        elif up == "RSET": c.sendall(b"250 ok\r\n")
+        elif up == "QUIT": c.sendall(b"221 bye\r\n"); c.close(); return
+        else: c.sendall(b"500 what\r\n")
+while True:
+    conn, _ = srv.accept(); threading.Thread(target=serve, args=(conn,), daemon=True).start()
+"#,
+        log = log.to_str().unwrap()
+    );
+    let mut server = Command::new("python3")
+        .arg("-c")
+        .arg(&script)
+        .spawn()
+        .unwrap();
+    common::wait_for_port(port);
+    let csv = dir.path().join("rcpt.csv");
+    std::fs::write(&csv, "email,name\nnow@x.example,Now\n").unwrap();
+    let tmpl = dir.path().join("t.tmpl");
+    std::fs::write(
+        &tmpl,
+        "From: s@example.org\nCc: later@x.example\nSubject: hi\n\nhello\n",
+    )
+    .unwrap();
+    let out = send(&csv, &tmpl, port, &["--no-dry-run", "--retries", "2"]);
+    let _ = server.kill();
+    let _ = server.wait();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let delivered = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(delivered, "now@x.example\nlater@x.example\n", "{stdout}");
+    let results = std::fs::read_to_string(dir.path().join("rcpt.csv.results.csv")).unwrap();
+    assert!(
+        results.contains(",partial,") && results.contains("will be tried again"),
+        "{results}"
+    );
+    assert!(
+        results.lines().last().unwrap().contains(",sent,"),
+        "{results}"
+    );
+}

@@ -21,10 +21,12 @@ use super::journal::Journal;
 use super::report::{Report, Status};
 
 /// A row waiting to be sent, and how often it was tried.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct Job {
     pub row: usize,
     pub attempt: u32,
+    /// On a retry after some recipients were deferred (4xx): only these addresses.
+    pub only: Option<Vec<String>>,
 }
 
 /// Everything the connections of one `buzon send` run share.
@@ -82,7 +84,7 @@ impl Campaign {
         st.retry.iter().map(|(t, _)| *t).min()
     }
 
-    fn outcome(&self, job: Job, status: Status, reply: &str) {
+    fn outcome(&self, job: &Job, status: Status, reply: &str) {
         let row = &self.rows[job.row];
         let mut st = self.lock();
         if matches!(status, Status::Sent | Status::Partial) {
@@ -139,9 +141,11 @@ pub(crate) struct SendHandler {
 /// A submitted row.
 struct InFlight {
     job: Job,
-    /// The envelope recipients, to name refused ones.
+    /// The envelope recipients (plain addresses), to name refused ones.
     to: Vec<String>,
     refused: Vec<String>,
+    /// Recipients refused with 4xx: worth another try.
+    deferred: Vec<String>,
 }
 
 impl SendHandler {
@@ -194,11 +198,15 @@ impl SendHandler {
     /// Renders and submits one row; false if the row could not be rendered (recorded as
     /// invalid), so the caller moves on to the next.
     fn start(&mut self, session: &mut ClientSession, job: Job, serial: u64) -> bool {
-        match self.render(job, serial) {
+        match self.render(&job, serial) {
             Ok(message) => {
                 let row = &self.campaign.rows[job.row];
                 self.campaign.lock().journal.start(row.index, &row.email);
-                let to = message.recipients.iter().map(ToString::to_string).collect();
+                let to = message
+                    .recipients
+                    .iter()
+                    .map(|r| r.to_string().trim_matches(['<', '>']).to_owned())
+                    .collect();
                 let id = session.submit(message);
                 self.in_flight.insert(
                     id,
@@ -206,18 +214,19 @@ impl SendHandler {
                         job,
                         to,
                         refused: Vec::new(),
+                        deferred: Vec::new(),
                     },
                 );
                 true
             }
             Err(e) => {
-                self.campaign.outcome(job, Status::Invalid, &e);
+                self.campaign.outcome(&job, Status::Invalid, &e);
                 false
             }
         }
     }
 
-    fn render(&self, job: Job, serial: u64) -> Result<Message, String> {
+    fn render(&self, job: &Job, serial: u64) -> Result<Message, String> {
         let c = &self.campaign;
         let row = &c.rows[job.row];
         let now = std::time::SystemTime::now()
@@ -247,6 +256,7 @@ impl SendHandler {
         let recipients = r
             .recipients
             .iter()
+            .filter(|a| job.only.as_ref().is_none_or(|only| only.contains(a)))
             .map(|a| {
                 parse_forward_path(&format!("<{a}>"))
                     .map(|(p, _)| p)
@@ -277,8 +287,8 @@ impl SendHandler {
             let delay =
                 Duration::from_secs(1u64 << job.attempt.min(6)).min(Duration::from_secs(60));
             let retry = Job {
-                row: job.row,
                 attempt: job.attempt + 1,
+                ..job.clone()
             };
             c.lock().retry.push((Instant::now() + delay, retry));
             tracing::debug!(row = job.row, attempt = job.attempt, %text, "deferred, will retry");
@@ -289,7 +299,26 @@ impl SendHandler {
         } else {
             Status::Deferred
         };
-        c.outcome(job, status, &text);
+        c.outcome(&job, status, &text);
+    }
+
+    /// Retries the deferred recipients of a row that was otherwise delivered, if tries are
+    /// left; returns whether it will.
+    fn retry_deferred(&self, job: &Job, deferred: Vec<String>) -> bool {
+        if deferred.is_empty() || job.attempt >= self.campaign.retries {
+            return false;
+        }
+        let delay = Duration::from_secs(1u64 << job.attempt.min(6)).min(Duration::from_secs(60));
+        let retry = Job {
+            row: job.row,
+            attempt: job.attempt + 1,
+            only: Some(deferred),
+        };
+        self.campaign
+            .lock()
+            .retry
+            .push((Instant::now() + delay, retry));
+        true
     }
 }
 
@@ -325,13 +354,16 @@ impl Handler for SendHandler {
                 if !reply.is_positive()
                     && let Some(f) = self.in_flight.get_mut(&job)
                 {
-                    let to = f.to.get(index).map_or("?", String::as_str);
+                    let to = f.to.get(index).cloned().unwrap_or_default();
                     f.refused.push(format!("{to}: {}", one_line(&reply)));
+                    if reply.is_transient() {
+                        f.deferred.push(to);
+                    }
                 }
             }
             ClientEvent::Delivered { job, reply } => {
                 if let Some(f) = self.in_flight.remove(&job) {
-                    let (status, text) = if f.refused.is_empty() {
+                    let (status, mut text) = if f.refused.is_empty() {
                         (Status::Sent, one_line(&reply))
                     } else {
                         let refused = f.refused.join("; ");
@@ -340,7 +372,14 @@ impl Handler for SendHandler {
                             format!("{}; refused {refused}", one_line(&reply)),
                         )
                     };
-                    self.campaign.outcome(f.job, status, &text);
+                    let permanently_refused = f.refused.len() - f.deferred.len();
+                    if permanently_refused > 0 {
+                        self.campaign.lock().report.tally.refused_recipients += permanently_refused;
+                    }
+                    if self.retry_deferred(&f.job, f.deferred) {
+                        text.push_str("; deferred recipients will be tried again");
+                    }
+                    self.campaign.outcome(&f.job, status, &text);
                 }
             }
             ClientEvent::Failed { job, failure } => {

@@ -181,7 +181,11 @@ pub(crate) fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
         state: Mutex::new(State::new(
             pending
                 .iter()
-                .map(|&row| Job { row, attempt: 0 })
+                .map(|&row| Job {
+                    row,
+                    attempt: 0,
+                    only: None,
+                })
                 .collect::<VecDeque<_>>(),
             journal,
             report,
@@ -286,7 +290,13 @@ pub(crate) fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
         );
         return Ok(ExitCode::from(130));
     }
-    let permanent = t.failed + t.invalid + t.skipped;
+    if t.refused_recipients > 0 {
+        println!(
+            "{} recipient(s) in partly refused rows were refused permanently (see the results)",
+            t.refused_recipients
+        );
+    }
+    let permanent = t.failed + t.invalid + t.skipped + t.refused_recipients;
     Ok(if permanent > 0 || t.deferred > 0 {
         ExitCode::FAILURE
     } else {

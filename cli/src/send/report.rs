@@ -47,6 +47,8 @@ pub(crate) struct Tally {
     pub deferred: usize,
     pub invalid: usize,
     pub skipped: usize,
+    /// Recipients refused with 5xx in rows that reached others.
+    pub refused_recipients: usize,
 }
 
 /// The results file and the rows to write to the failed-rows CSV.
