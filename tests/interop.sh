@@ -251,10 +251,41 @@ run_runtime() {
   bg_pids=()
 }
 
+# (h) `buzon send` through Postfix's smtp-sink: 200 rows, every one accepted.
+run_send() {
+  local rt=$1 dir=$work/send-$1 sink_port sink_pid l i
+  mkdir -p "$dir"
+  l=$dir/send.log
+  {
+    echo "email,name"
+    for i in $(seq 1 200); do echo "r$i@sink.example,Row $i"; done
+  } >"$dir/rcpt.csv"
+  printf 'From: Sender <s@example.org>\nSubject: hi {{ name }}\n\nHello {{ name }}\n' >"$dir/msg.tmpl"
+  sink_port=$(free_port)
+  smtp-sink -u nobody "127.0.0.1:$sink_port" 64 >"$dir/sink.log" 2>&1 &
+  sink_pid=$!
+  bg_pids+=("$sink_pid")
+  for i in $(seq 1 50); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$sink_port") 2>/dev/null && break
+    sleep 0.1
+  done
+  if timeout 120 "$buzon" send --csv "$dir/rcpt.csv" --template "$dir/msg.tmpl" \
+      --server "127.0.0.1:$sink_port" --no-dry-run --concurrency 4 --runtime "$rt" >"$l" 2>&1 \
+    && [ "$(grep -c ',sent,' "$dir/rcpt.csv.results.csv")" = 200 ]; then
+    pass "$rt: (h) buzon send delivers 200 rows through Postfix smtp-sink"
+  else
+    fail "$rt: (h) buzon send to smtp-sink" "expected 200 rows sent" "$l"
+  fi
+  kill -KILL "$sink_pid" 2>/dev/null || true
+  wait "$sink_pid" 2>/dev/null || true
+  bg_pids=()
+}
+
 install_tools
 build_buzon
 for rt in $runtimes; do
   run_runtime "$rt"
+  run_send "$rt"
 done
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]
