@@ -219,7 +219,7 @@ impl Delivery {
             placed.push(target);
         }
         for dir in &self.dirs {
-            self.store.sync_dir(&dir.join("new"))?;
+            self.store.sync_new_dir(&dir.join("new"))?;
         }
         Ok(())
     }

@@ -38,6 +38,7 @@
 mod delivery;
 mod error;
 mod fault;
+mod group_sync;
 mod mailbox;
 mod name;
 
@@ -171,6 +172,7 @@ impl MailStore {
             fsync: options.fsync,
             hook: options.fault_hook,
             known: Mutex::new(BTreeSet::new()),
+            dir_syncs: group_sync::DirSyncs::default(),
         };
         inner
             .hooked(FsOp::CreateDir, &inner.root, || {
@@ -322,6 +324,8 @@ pub(crate) struct Inner {
     /// `mkdir` calls per delivery otherwise); an entry is forgotten when a delivery into it
     /// fails, so a vanished mailbox is made again on the next delivery.
     known: Mutex<BTreeSet<PathBuf>>,
+    /// Lets concurrent deliveries into one `new/` share its fsync.
+    dir_syncs: group_sync::DirSyncs,
 }
 
 impl fmt::Debug for Inner {
@@ -386,6 +390,15 @@ impl Inner {
             return Ok(());
         }
         self.run(FsOp::SyncDir, dir, || File::open(dir)?.sync_all())
+    }
+
+    /// Like [`sync_dir`](Self::sync_dir) for a `new/` that just got a link, sharing one fsync
+    /// with concurrent deliveries into the same mailbox (see `group_sync`).
+    pub(crate) fn sync_new_dir(&self, dir: &Path) -> Result<(), StoreError> {
+        if !self.fsync {
+            return Ok(());
+        }
+        self.dir_syncs.sync(dir, || self.sync_dir(dir))
     }
 
     /// Creates `dir` (owner-only); `Ok(true)` if it was created now,
