@@ -28,7 +28,7 @@ pub(crate) struct ServeArgs {
     /// Domains to accept mail for, comma-separated [default: localhost].
     #[arg(short = 'd', long, value_delimiter = ',', value_name = "DOM1,DOM2")]
     pub domains: Option<Vec<String>>,
-    /// Maildir root: mail lands in STORAGE/<domain>/<user>/new [default: ./mail].
+    /// Maildir root: mail lands in STORAGE/DOMAIN/USER/new [default: ./mail].
     #[arg(short = 's', long, value_name = "DIR")]
     pub storage: Option<PathBuf>,
     /// TCP port [default: 2525].

@@ -61,10 +61,10 @@ pub(crate) struct SendArgs {
     /// Tries after the first for deferred (4xx) rows and lost connections.
     #[arg(long, value_name = "N", default_value_t = 3)]
     retries: u32,
-    /// Resume journal [default: <csv>.journal].
+    /// Resume journal [default: CSV.journal].
     #[arg(long, value_name = "FILE")]
     journal: Option<PathBuf>,
-    /// Results file, one CSV line per row [default: <csv>.results.csv].
+    /// Results file, one CSV line per row [default: CSV.results.csv].
     #[arg(long, value_name = "FILE")]
     results: Option<PathBuf>,
     /// Stop at the first bad CSV row instead of skipping it.
