@@ -5,6 +5,15 @@
 //! every accepted row is journalled durably, so re-running the same command after a crash or
 //! Ctrl-C sends to nobody twice.
 
+/// `println!` that tolerates a closed stdout (`buzon send ... | head`): the report is a
+/// courtesy, the results file and journal are the record.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 mod dispatch;
 mod journal;
 mod report;
@@ -154,7 +163,7 @@ pub(crate) fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
         return dry_run(&args, &recipients, &template, &pending, &helo, &attach_dir);
     }
     if pending.is_empty() {
-        println!(
+        outln!(
             "nothing to send: all {total} rows were sent already (journal {})",
             journal_path.display()
         );
@@ -255,6 +264,7 @@ pub(crate) fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
 
     // Rows still queued or waiting for a retry were not sent (interrupted).
     let mut st = campaign.lock();
+    st.journal.sync()?;
     let unsent = st.queue.len() + st.retry.len();
     let failed_path = sibling(&args.csv, "failed.csv");
     let columns = if recipients.columns.is_empty() {
@@ -264,7 +274,7 @@ pub(crate) fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
     };
     let failed_file = st.report.write_failed(&failed_path, &columns)?;
     let t = st.report.tally.clone();
-    println!(
+    outln!(
         "sent {}, partly refused {}, failed {}, deferred {}, invalid {}, skipped {}{}; {} sent before",
         t.sent,
         t.partial,
@@ -279,19 +289,19 @@ pub(crate) fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
         },
         already_sent,
     );
-    println!("results: {}", st.report.path().display());
+    outln!("results: {}", st.report.path().display());
     if let Some(p) = failed_file {
-        println!("failed rows (usable as --csv): {}", p.display());
+        outln!("failed rows (usable as --csv): {}", p.display());
     }
     if interrupted.load(Ordering::SeqCst) {
-        println!(
+        outln!(
             "interrupted: run the same command again to send the rest (journal {})",
             st.journal.path().display()
         );
         return Ok(ExitCode::from(130));
     }
     if t.refused_recipients > 0 {
-        println!(
+        outln!(
             "{} recipient(s) in partly refused rows were refused permanently (see the results)",
             t.refused_recipients
         );
@@ -359,7 +369,7 @@ fn dry_run(
         let r = template
             .render(row, &ctx, &load)
             .with_context(|| format!("line {}", row.line))?;
-        println!(
+        outln!(
             ">>> message {} of {} (line {}): from {} to {}",
             n + 1,
             pending.len(),
@@ -367,12 +377,12 @@ fn dry_run(
             r.from,
             r.recipients.join(", ")
         );
-        println!(
+        outln!(
             "{}",
             String::from_utf8_lossy(&r.message).replace("\r\n", "\n")
         );
     }
-    println!(
+    outln!(
         ">>> dry run: {} message(s) would be sent through {}; nothing was sent. Add --no-dry-run to send.",
         pending.len(),
         args.server
