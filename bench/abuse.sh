@@ -1,0 +1,154 @@
+#!/usr/bin/env bash
+# Abusive clients against `buzon serve` (release build) on loopback, under each runtime
+# (issue 4). Each scenario gets a fresh server and storage folder; bench/abuse.py does the
+# client side and samples the server's VmRSS from /proc.
+#
+#   bench/abuse.sh [-S "slow nonreading longline endless idle"] [-R "smol mio"]
+#                  [-n IDLE_SESSIONS] [-o FILE] [-w WORKDIR]
+#
+#   slow        500 connections each sending one byte every 2-3 s (EHLO split byte by byte)
+#               for 20 s, while smtplib delivers 4 messages: latency < 1 s, file in new/
+#   nonreading  50 clients pipelining NOOP / MAIL+RCPT x99+RSET / EHLO floods for 30 s and
+#               never reading (4 KiB receive buffers): VmRSS must not rise by > 4 MiB in
+#               the last third of the run and stay within 4 x 50 x (256 + 64) KiB of the
+#               start (WARN above 1 x); 2 normal deliveries meanwhile must succeed
+#   longline    100 MiB without LF: expect 500 5.5.2 + 421 4.7.0 (the server decides at
+#               octet 8193; the client's count includes kernel buffers) and an EOF; RSS flat.
+#               The client then keeps sending, as one that ignores the close would, until the
+#               server resets it (must happen within 10 s): WARN if it drained > 100 MiB
+#   endless     DATA (998-octet lines) streamed forever with --max-message-size 1048576:
+#               expect 552 5.3.4 + 421 4.7.0 (at octet 2 MiB + 1), nothing stored, RSS flat;
+#               then as longline
+#   idle        IDLE_SESSIONS (default 10000) sessions after EHLO, from 127.0.0.2-9; reports
+#               RSS per idle session (fails above 16 KiB under mio; smol is reported only)
+#
+#   -o  also write the results table (markdown) to FILE
+#   -w  scratch folder (default: a new folder under ${TMPDIR:-/tmp}); removed at the end
+#
+# Environment: BUZON_BIN (use this binary; default target/release/buzon, built if missing).
+# Timing numbers are only as good as the machine is quiet. Exit status 1 if any scenario failed.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+root=$(cd "$here/.." && pwd)
+# shellcheck source=bench/lib.sh
+. "$here/lib.sh"
+
+scenarios="slow nonreading longline endless idle" runtimes="smol mio" idle_n=10000 outfile="" work=""
+usage() { sed -n '2,28p' "${BASH_SOURCE[0]}"; exit 2; }
+while getopts "S:R:n:o:w:h" opt; do
+  case $opt in
+    S) scenarios=$OPTARG ;; R) runtimes=$OPTARG ;; n) idle_n=$OPTARG ;; o) outfile=$OPTARG ;;
+    w) work=$OPTARG ;; *) usage ;;
+  esac
+done
+shift $((OPTIND - 1))
+[ $# -eq 0 ] || usage
+
+bin=${BUZON_BIN:-$root/target/release/buzon}
+if [ ! -x "$bin" ]; then
+  echo "building $bin" >&2
+  (cd "$root" && cargo build --release -p buzon)
+fi
+
+# IDLE_SESSIONS client sockets in one process, as many in the server (each its own limit).
+want_fds=$((idle_n + 1000))
+hard=$(ulimit -Hn)
+if [ "$hard" != unlimited ] && [ "$hard" -lt "$want_fds" ]; then
+  ulimit -Hn "$want_fds" 2>/dev/null || echo "warning: hard fd limit $hard < $want_fds" >&2
+fi
+ulimit -n "$want_fds" 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+
+own_work=0
+if [ -z "$work" ]; then
+  work=$(mktemp -d "${TMPDIR:-/tmp}/buzon-abuse.XXXXXX")
+  own_work=1
+fi
+mkdir -p "$work"
+server_pid=""
+# shellcheck disable=SC2317 # invoked by the trap
+cleanup() {
+  stop_server || true
+  if [ "$own_work" = 1 ]; then rm -rf "$work"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+results="$work/results.tsv"
+: >"$results"
+failed=0
+
+run_one() { # scenario runtime
+  local sc=$1 rt=$2 extra=() args=() storage log rc=0 t0 t1
+  storage="$work/$sc-$rt/mail"
+  log="$work/$sc-$rt/server.log"
+  mkdir -p "$storage"
+  case $sc in
+    slow) extra=(--max-connections 2000 --max-connections-per-ip 2000) ;;
+    nonreading) extra=(--max-connections 2000 --max-connections-per-ip 2000) ;;
+    endless) extra=(--max-message-size 1048576) ;;
+    idle)
+      extra=(--max-connections $((idle_n * 2)) --max-connections-per-ip $((idle_n * 2)))
+      args=(--count "$idle_n")
+      if [ "$rt" = mio ]; then args+=(--max-kib 16); fi
+      ;;
+  esac
+  if ! BUZON_LOG=${BUZON_LOG:-warn} start_listener "$log" "$bin" serve --runtime "$rt" \
+    -s "$storage" -p @PORT@ --hostname abuse.test "${extra[@]}"; then
+    echo "== $sc / $rt: server did not start" >&2
+    cat "$log" >&2
+    printf '%s\t%s\tFAIL\tserver did not start\n' "$sc" "$rt" >>"$results"
+    failed=1
+    return
+  fi
+  echo "== $sc / $rt (pid $server_pid, port $port)"
+  t0=$(date +%s.%N)
+  timeout 180 python3 "$here/abuse.py" "$sc" --port "$port" --pid "$server_pid" \
+    --storage "$storage" "${args[@]}" >"$work/out" 2>&1 || rc=$?
+  t1=$(date +%s.%N)
+  sed 's/^/   /' "$work/out"
+  if ! kill -0 "$server_pid" 2>/dev/null; then
+    echo "   server died; log tail:"
+    tail -20 "$log" | sed 's/^/   /'
+    rc=1
+  fi
+  stop_server
+  if [ "$stop_rc" != 0 ]; then
+    echo "   server exited $stop_rc on SIGTERM"
+    rc=1
+  fi
+  local verdict=PASS numbers
+  if [ "$rc" != 0 ]; then verdict=FAIL; failed=1; fi
+  if grep -q '^warning=' "$work/out"; then verdict="$verdict, WARN"; fi
+  numbers=$(summary "$sc")
+  printf '%s\t%s\t%s\t%s (%.0f s)\n' "$sc" "$rt" "$verdict" "$numbers" "$(echo "$t1 - $t0" | bc -l)" >>"$results"
+  echo "   => $verdict"
+}
+
+kv() { sed -n "s/^$1=//p" "$work/out" | head -1; }
+
+summary() {
+  case $1 in
+    slow) echo "probe latency max $(kv probe_max_latency_s) s ($(kv probe_latencies_s)); $(kv slow_greeted)/500 greeted, $(kv slow_closed_by_server) dropped; $(kv probe_delivered)/4 delivered" ;;
+    nonreading) echo "RSS $(kv rss_baseline_kib) -> peak $(kv rss_peak_kib) KiB (+$(kv rss_growth_kib) = $(kv rss_growth_per_client_kib)/client; middle/last third max $(kv rss_middle_third_max_kib)/$(kv rss_last_third_max_kib)); $(( $(kv bytes_pushed_by_clients) / 1048576 )) MiB pushed; probes $(kv probe_latencies_s) s" ;;
+    longline) echo "500 after $(kv sent_when_500_kib) KiB, 421 after $(kv sent_when_421_kib) KiB; cut: $(kv connection_cut); RSS +$(kv rss_growth_kib) KiB" ;;
+    endless) echo "552 after $(kv sent_when_552_kib) KiB, 421 after $(kv sent_when_421_kib) KiB; cut: $(kv connection_cut); stored $(kv files_stored_for_endless); RSS +$(kv rss_growth_kib) KiB" ;;
+    idle) echo "$(kv idle_sessions_open) open; RSS $(kv rss_before_kib) -> $(kv rss_after_kib) KiB = $(kv kib_per_idle_session) KiB/session; probe $(kv probe_latency_s) s" ;;
+  esac
+}
+
+for sc in $scenarios; do
+  for rt in $runtimes; do
+    run_one "$sc" "$rt"
+  done
+done
+
+table() {
+  echo "| scenario | runtime | result | numbers |"
+  echo "|---|---|---|---|"
+  awk -F'\t' '{ printf "| %s | %s | %s | %s |\n", $1, $2, $3, $4 }' "$results"
+}
+echo
+table
+if [ -n "$outfile" ]; then table >"$outfile"; fi
+exit "$failed"
