@@ -85,6 +85,8 @@ pub(crate) struct Conn<H: Handler> {
     /// Work returned by `Handler::after_completion`, started at the next pump (which has the
     /// pool at hand).
     follow_up: Vec<Work<H>>,
+    /// Octets read and dropped after the session closed.
+    drained: usize,
     /// `handle_shutdown` has been called.
     shutdown_told: bool,
     /// Once the session is closed with output pending: when we give up on the peer reading it.
@@ -119,6 +121,7 @@ impl<H: Handler> Conn<H> {
             applied: 0,
             finished: BTreeMap::new(),
             follow_up: Vec::new(),
+            drained: 0,
             shutdown_told: false,
             flush_by: None,
             linger_until: None,
@@ -333,7 +336,15 @@ impl<H: Handler> Conn<H> {
             let want = budget.min(ctx.scratch.len());
             match self.stream.read(&mut ctx.scratch[..want]) {
                 Ok(0) => return Status::Gone,
-                Ok(n) => budget -= n,
+                Ok(n) => {
+                    budget -= n;
+                    // A peer still sending this much after the close is not finishing a
+                    // pipelined group; let the reset come now rather than read it for `linger`.
+                    self.drained += n;
+                    if self.drained > session_api::LINGER_DRAIN_MAX {
+                        return Status::Gone;
+                    }
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     self.read_ready = false;
                     return Status::Open { again: false };
@@ -375,11 +386,16 @@ impl<H: Handler> Conn<H> {
         loop {
             let mut consumed = false;
             if !self.input.is_empty() && !self.input_held(ctx.limits) && !self.session.is_closed() {
+                // Input is offered a slice at a time, so the output limit is checked between
+                // slices: 64 KiB of pipelined commands can produce far more than 64 KiB of
+                // replies. The whole buffer is offered only if the slice was not enough.
+                let slice = self.input.len().min(session_api::OFFER_SLICE);
+                let mut used = self.session.handle_input(&self.input[..slice], now);
+                if used == 0 && slice < self.input.len() {
+                    used = self.session.handle_input(&self.input, now);
+                }
                 // `min` so a session that over-reports cannot make us panic.
-                let used = self
-                    .session
-                    .handle_input(&self.input, now)
-                    .min(self.input.len());
+                let used = used.min(self.input.len());
                 if used > 0 {
                     self.input.drain(..used);
                     consumed = true;

@@ -183,10 +183,14 @@ async fn drain_until_eof(stream: &Async<TcpStream>, limit: Duration, stop: &Shut
     let drain = async {
         let mut reader = stream;
         let mut budget = BUDGET;
+        let mut drained = 0;
         loop {
             match reader.read(&mut sink).await {
                 Ok(0) => return,
-                Ok(_) => {}
+                // A peer still sending this much after the close is not finishing a pipelined
+                // group; let the reset come now rather than read it for `linger`.
+                Ok(n) if drained + n > session_api::LINGER_DRAIN_MAX => return,
+                Ok(n) => drained += n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(_) => return,
             }
@@ -358,11 +362,16 @@ impl<H: Handler> Driver<H> {
         loop {
             let mut moved = false;
             if !self.input.is_empty() && !self.backed_up(limits) && !self.session.is_closed() {
+                // Input is offered a slice at a time, so the output limit is checked between
+                // slices: 64 KiB of pipelined commands can produce far more than 64 KiB of
+                // replies. The whole buffer is offered only if the slice was not enough.
+                let slice = self.input.len().min(session_api::OFFER_SLICE);
+                let mut used = self.session.handle_input(&self.input[..slice], now);
+                if used == 0 && slice < self.input.len() {
+                    used = self.session.handle_input(&self.input, now);
+                }
                 // `min` so a session that over-reports cannot make us panic.
-                let used = self
-                    .session
-                    .handle_input(&self.input, now)
-                    .min(self.input.len());
+                let used = used.min(self.input.len());
                 if used > 0 {
                     self.input.drain(..used);
                     moved = true;

@@ -70,6 +70,15 @@
 use std::net::SocketAddr;
 use std::time::Instant;
 
+/// How much kept input an adapter offers a session at once. Adapters check their output limit
+/// between offers, so a peer that pipelines many commands and never reads the replies is held
+/// to about one slice's worth of replies beyond the limit.
+pub const OFFER_SLICE: usize = 8 * 1024;
+
+/// After a session closes, adapters read and drop what the peer still sends (closing with unread
+/// input would reset the connection and could destroy the last reply), but at most this much.
+pub const LINGER_DRAIN_MAX: usize = 256 * 1024;
+
 /// A sans-IO protocol session: one connection's worth of protocol state.
 ///
 /// After any `handle_*` call, drain [`poll_event`](Session::poll_event) and
