@@ -400,3 +400,48 @@ while True:
         "{results}"
     );
 }
+
+/// With --rate, each connection holds one row at a time: no row is handed to a connection that
+/// is closing (which showed as `clear` lines in the journal and runs far slower than the rate).
+#[test]
+fn rate_limited_rows_are_never_handed_to_a_closing_connection() {
+    // Few rows for the connections: the last rows are taken as connections come up, where a
+    // connection used to take one row on Ready and another on Idle.
+    for runtime in ["smol", "mio", "smol", "mio"] {
+        let server = Server::start("smol", &[]);
+        let dir = tempfile::tempdir().unwrap();
+        let (csv, tmpl) = write_inputs(dir.path(), 3);
+        let out = send(
+            &csv,
+            &tmpl,
+            server.port,
+            &[
+                "--no-dry-run",
+                "--rate",
+                "50/s",
+                "--concurrency",
+                "2",
+                "--runtime",
+                runtime,
+            ],
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        let journal = std::fs::read_to_string(dir.path().join("rcpt.csv.journal")).unwrap();
+        assert_eq!(
+            journal.lines().filter(|l| l.starts_with("clear")).count(),
+            0,
+            "{runtime}: {journal}"
+        );
+        assert_eq!(
+            journal.lines().filter(|l| l.starts_with("start")).count(),
+            3,
+            "{runtime}: {journal}"
+        );
+        assert_each_once(&server.storage, 3);
+        server.stop_and_check_clean();
+    }
+}

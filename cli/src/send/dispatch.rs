@@ -136,6 +136,8 @@ pub(crate) struct SendHandler {
     in_flight: BTreeMap<JobId, InFlight>,
     /// A rate-limited start found its row unusable: feed the next one after the completion.
     wants_feed: bool,
+    /// A row waits for its rate-limit slot on a worker.
+    waiting_for_slot: bool,
 }
 
 /// A submitted row.
@@ -154,6 +156,7 @@ impl SendHandler {
             campaign,
             in_flight: BTreeMap::new(),
             wants_feed: false,
+            waiting_for_slot: false,
         }
     }
 
@@ -183,6 +186,7 @@ impl SendHandler {
                 return Some(Work::new(move || {
                     std::thread::sleep(start_at.saturating_duration_since(Instant::now()));
                     Completion::new(move |h: &mut SendHandler, s: &mut ClientSession, _now| {
+                        h.waiting_for_slot = false;
                         if !h.start(s, job, serial) {
                             h.wants_feed = true;
                         }
@@ -349,7 +353,14 @@ impl Handler for SendHandler {
         now: Instant,
     ) -> Option<Work<Self>> {
         match event {
-            ClientEvent::Ready(_) | ClientEvent::Idle => return self.feed(session, now),
+            // Ready is always followed by Idle when nothing is queued: feeding on both would
+            // take two rows for one connection. While a rate-limited start is pending, the
+            // connection has its row already.
+            ClientEvent::Idle if !self.waiting_for_slot => {
+                let work = self.feed(session, now);
+                self.waiting_for_slot = work.is_some();
+                return work;
+            }
             ClientEvent::Recipient { job, index, reply } => {
                 if !reply.is_positive()
                     && let Some(f) = self.in_flight.get_mut(&job)
@@ -406,7 +417,9 @@ impl Handler for SendHandler {
         now: Instant,
     ) -> Option<Work<Self>> {
         if std::mem::take(&mut self.wants_feed) {
-            self.feed(session, now)
+            let work = self.feed(session, now);
+            self.waiting_for_slot = work.is_some();
+            work
         } else {
             None
         }
