@@ -86,6 +86,11 @@ impl Command {
             return Err(ParseError::Unrecognized);
         }
         let verb = verb.to_ascii_uppercase();
+        if arg_bytes.iter().any(|&b| b == b'\r' || b == b'\n') {
+            // A CR or LF inside a command line is never part of a command (RFC 5321 section
+            // 2.3.8); passing it on would let a name like "a\rb" reach the host's logs.
+            return Err(ParseError::Syntax("bare CR or LF in the command line"));
+        }
         let arg =
             std::str::from_utf8(arg_bytes).map_err(|_| ParseError::Syntax("invalid UTF-8"))?;
         let trimmed = arg.trim_matches(' ');
@@ -318,6 +323,14 @@ mod tests {
         ));
         assert!(matches!(
             Command::parse(b"MAIL FROM:<a@b> SIZE="),
+            Err(ParseError::Syntax(_))
+        ));
+        assert!(matches!(
+            Command::parse(b"EHLO a\rb"),
+            Err(ParseError::Syntax(_))
+        ));
+        assert!(matches!(
+            Command::parse(b"VRFY a\nb"),
             Err(ParseError::Syntax(_))
         ));
         assert!(matches!(

@@ -226,12 +226,43 @@ pub fn parse(input: &[u8], max_line: usize) -> Parsed {
     Parsed::Complete(Reply::multiline(code, enhanced, lines), pos)
 }
 
-/// `class.subject.detail` with the classes RFC 3463 defines.
+/// `class.subject.detail` with the classes RFC 3463 defines: `[245] "." 1*3digit "." 1*3digit`,
+/// without leading zeros so that parsing and rendering give the same text back.
 pub(crate) fn parse_enhanced(s: &str) -> Option<EnhancedCode> {
+    fn number(part: &str, max_digits: usize) -> Option<u16> {
+        let ok = !part.is_empty()
+            && part.len() <= max_digits
+            && part.bytes().all(|b| b.is_ascii_digit())
+            && !(part.len() > 1 && part.starts_with('0'));
+        ok.then(|| part.parse().ok()).flatten()
+    }
     let mut it = s.split('.');
-    let class: u8 = it.next()?.parse().ok()?;
-    let subject: u16 = it.next()?.parse().ok()?;
-    let detail: u16 = it.next()?.parse().ok()?;
-    (it.next().is_none() && matches!(class, 2 | 4 | 5))
-        .then_some(EnhancedCode(class, subject, detail))
+    let class = number(it.next()?, 1)?;
+    let subject = number(it.next()?, 3)?;
+    let detail = number(it.next()?, 3)?;
+    (it.next().is_none() && matches!(class, 2 | 4 | 5)).then_some(EnhancedCode(
+        class as u8,
+        subject,
+        detail,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn enhanced_codes_follow_rfc_3463_strictly() {
+        assert_eq!(parse_enhanced("5.1.1"), Some(EnhancedCode(5, 1, 1)));
+        assert_eq!(parse_enhanced("4.7.100"), Some(EnhancedCode(4, 7, 100)));
+        for bad in [
+            "02.0.02", "2.01.0", "+2.0.0", "2.0.1000", "3.0.0", "2.0", "2.0.0.0", "2..0",
+        ] {
+            assert_eq!(parse_enhanced(bad), None, "{bad}");
+        }
+        let Parsed::Complete(r, _) = parse(b"298 02.0.02\r\n", 512) else {
+            panic!()
+        };
+        assert_eq!(r.to_bytes(), b"298 02.0.02\r\n");
+    }
 }
