@@ -386,16 +386,9 @@ impl<H: Handler> Conn<H> {
         loop {
             let mut consumed = false;
             if !self.input.is_empty() && !self.input_held(ctx.limits) && !self.session.is_closed() {
-                // Input is offered a slice at a time, so the output limit is checked between
-                // slices: 64 KiB of pipelined commands can produce far more than 64 KiB of
-                // replies. The whole buffer is offered only if the slice was not enough.
-                let slice = self.input.len().min(session_api::OFFER_SLICE);
-                let mut used = self.session.handle_input(&self.input[..slice], now);
-                if used == 0 && slice < self.input.len() {
-                    used = self.session.handle_input(&self.input, now);
-                }
-                // `min` so a session that over-reports cannot make us panic.
-                let used = used.min(self.input.len());
+                // A slice at a time, so the output limit is checked between slices: 64 KiB of
+                // pipelined commands can produce far more than 64 KiB of replies.
+                let used = session_api::offer_input(&mut self.session, &self.input, now);
                 if used > 0 {
                     self.input.drain(..used);
                     consumed = true;

@@ -75,6 +75,20 @@ use std::time::Instant;
 /// to about one slice's worth of replies beyond the limit.
 pub const OFFER_SLICE: usize = 8 * 1024;
 
+/// Offers the start of `input` to `session`, at most [`OFFER_SLICE`] bytes (the whole buffer only
+/// if the slice was not enough for the session to consume anything); returns the bytes
+/// consumed, never more than `input.len()` whatever the session claims.
+///
+/// Adapters call this and check their output limit between calls.
+pub fn offer_input<S: Session + ?Sized>(session: &mut S, input: &[u8], now: Instant) -> usize {
+    let slice = input.len().min(OFFER_SLICE);
+    let mut used = session.handle_input(&input[..slice], now);
+    if used == 0 && slice < input.len() {
+        used = session.handle_input(input, now);
+    }
+    used.min(input.len())
+}
+
 /// After a session closes, adapters read and drop what the peer still sends (closing with unread
 /// input would reset the connection and could destroy the last reply), but at most this much.
 pub const LINGER_DRAIN_MAX: usize = 256 * 1024;

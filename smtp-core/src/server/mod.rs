@@ -99,7 +99,24 @@ impl ServerSession {
     /// A new session; the 220 greeting is queued at once.
     pub fn new(config: Arc<ServerConfig>, now: Instant) -> Self {
         let greeting = Reply::multiline(220, None, [format!("{} ESMTP buzon", config.hostname)]);
-        let mut s = ServerSession {
+        let mut s = Self::unstarted(config);
+        s.reply(&greeting);
+        s.arm_timer(now);
+        s
+    }
+
+    /// A session that refuses the connection at once with `reply` (421 for "too busy",
+    /// RFC 5321 section 3.1) and closes.
+    pub fn refuse(config: Arc<ServerConfig>, reply: &Reply) -> Self {
+        let mut s = Self::unstarted(config);
+        s.reply(reply);
+        s.closed = true;
+        s
+    }
+
+    /// A session before its first reply.
+    fn unstarted(config: Arc<ServerConfig>) -> Self {
+        ServerSession {
             config,
             out: Vec::new(),
             events: VecDeque::new(),
@@ -113,32 +130,7 @@ impl ServerSession {
             deadline: None,
             closed: false,
             shutting_down: false,
-        };
-        s.reply(&greeting);
-        s.arm_timer(now);
-        s
-    }
-
-    /// A session that refuses the connection at once with `reply` (421 for "too busy",
-    /// RFC 5321 section 3.1) and closes.
-    pub fn refuse(config: Arc<ServerConfig>, reply: &Reply) -> Self {
-        let mut s = ServerSession {
-            config,
-            out: Vec::new(),
-            events: VecDeque::new(),
-            helo: None,
-            txn: None,
-            reception: None,
-            pending: None,
-            next_ticket: 0,
-            errors: 0,
-            skipping_line: None,
-            deadline: None,
-            closed: true,
-            shutting_down: false,
-        };
-        s.reply(reply);
-        s
+        }
     }
 
     /// The configuration this session runs with.
