@@ -247,3 +247,24 @@ fn compare(expected: &[u8], received: &[u8], item: usize) -> Result<(), String> 
         String::from_utf8_lossy(received)
     ))
 }
+
+/// Every transcript in `folder` (beside this crate's manifest), parsed, sorted by file name.
+///
+/// # Panics
+/// If the folder is missing or empty, or a transcript does not parse: test fixtures are broken.
+pub fn load_transcripts(folder: &str) -> Vec<(String, Transcript)> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(folder);
+    let mut out: Vec<(String, Transcript)> = std::fs::read_dir(&dir)
+        .expect("transcripts folder")
+        .map(|e| e.expect("dir entry").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "txt"))
+        .map(|p| {
+            let text = std::fs::read_to_string(&p).expect("readable transcript");
+            let t = Transcript::parse(&text).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+            (p.file_name().unwrap().to_string_lossy().into_owned(), t)
+        })
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    assert!(!out.is_empty(), "no transcripts in {}", dir.display());
+    out
+}

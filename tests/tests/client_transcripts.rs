@@ -31,13 +31,10 @@ fn client_transcripts_replay() {
 }
 
 fn all() -> Vec<Transcript> {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/client-transcripts");
-    let mut paths: Vec<_> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    paths.sort();
-    paths.iter().map(|p| load(p)).collect()
+    buzon_tests::load_transcripts("client-transcripts")
+        .into_iter()
+        .map(|(_, t)| t)
+        .collect()
 }
 
 fn same(a: &Outcome, b: &Outcome) -> bool {

@@ -17,18 +17,7 @@ use smtp_core::{ServerConfig, ServerEvent, ServerSession, Verdict};
 fn corpus() -> &'static [(String, Transcript)] {
     static CORPUS: std::sync::OnceLock<Vec<(String, Transcript)>> = std::sync::OnceLock::new();
     CORPUS.get_or_init(|| {
-        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/transcripts");
-        let mut out: Vec<(String, Transcript)> = std::fs::read_dir(dir)
-            .expect("transcripts folder")
-            .map(|e| e.expect("dir entry").path())
-            .filter(|p| p.extension().is_some_and(|x| x == "txt"))
-            .map(|p| {
-                let text = std::fs::read_to_string(&p).expect("readable transcript");
-                let t = Transcript::parse(&text).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
-                (p.file_name().unwrap().to_string_lossy().into_owned(), t)
-            })
-            .collect();
-        out.sort_by(|a, b| a.0.cmp(&b.0));
+        let out = buzon_tests::load_transcripts("transcripts");
         assert!(out.len() > 1, "the corpus is empty");
         out
     })

@@ -5,20 +5,7 @@ use buzon_tests::{RunningServer, Runtime, ScriptService, play_over_socket};
 use smtp_core::transcript::Transcript;
 
 fn transcripts() -> Vec<(String, Transcript)> {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/transcripts");
-    let mut out: Vec<(String, Transcript)> = std::fs::read_dir(dir)
-        .expect("transcripts folder")
-        .map(|e| e.expect("dir entry").path())
-        .filter(|p| p.extension().is_some_and(|x| x == "txt"))
-        .map(|p| {
-            let text = std::fs::read_to_string(&p).expect("readable transcript");
-            let t = Transcript::parse(&text).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
-            (p.file_name().unwrap().to_string_lossy().into_owned(), t)
-        })
-        .collect();
-    out.sort_by(|a, b| a.0.cmp(&b.0));
-    assert!(!out.is_empty());
-    out
+    buzon_tests::load_transcripts("transcripts")
 }
 
 fn all_over(runtime: Runtime) {
