@@ -3,6 +3,7 @@
 //! Rendering follows RFC 5321 section 4.2.1 (every line but the last has a `-` after the code)
 //! and RFC 2034 (the enhanced status code leads each line's text).
 
+use std::borrow::Cow;
 use std::fmt;
 
 /// An enhanced mail system status code, `class.subject.detail` (RFC 3463).
@@ -162,7 +163,7 @@ pub enum Parsed {
 pub fn parse(input: &[u8], max_line: usize) -> Parsed {
     let mut pos = 0;
     let mut code: Option<u16> = None;
-    let mut texts: Vec<&str> = Vec::new();
+    let mut texts: Vec<Cow<'_, str>> = Vec::new();
     loop {
         let rest = &input[pos..];
         let Some(lf) = memchr::memchr(b'\n', rest) else {
@@ -199,7 +200,14 @@ pub fn parse(input: &[u8], max_line: usize) -> Parsed {
         let Ok(text) = std::str::from_utf8(text) else {
             return Parsed::Invalid("reply text is not UTF-8");
         };
-        texts.push(text);
+        // A stray CR inside the text becomes a space here, before the enhanced code is looked
+        // for, as `Reply::multiline` would do later: otherwise "550 5.1.1<CR>" would read as
+        // text "5.1.1 " without a code, and render as a reply that parses differently.
+        texts.push(if text.contains('\r') {
+            Cow::Owned(text.replace('\r', " "))
+        } else {
+            Cow::Borrowed(text)
+        });
         if !more {
             break;
         }
@@ -221,7 +229,7 @@ pub fn parse(input: &[u8], max_line: usize) -> Parsed {
             .iter()
             .map(|t| t.split_once(' ').map_or("", |(_, rest)| rest).to_owned())
             .collect(),
-        None => texts.iter().map(|t| (*t).to_owned()).collect(),
+        None => texts.into_iter().map(Cow::into_owned).collect(),
     };
     Parsed::Complete(Reply::multiline(code, enhanced, lines), pos)
 }
@@ -250,6 +258,23 @@ pub(crate) fn parse_enhanced(s: &str) -> Option<EnhancedCode> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_stray_cr_is_read_as_a_space_before_the_enhanced_code() {
+        // Found by the codecs fuzz target: "5.1.1<CR>" used to stay text, then rendered as
+        // "550 5.1.1 ", which parses with a code: parse and render disagreed.
+        let Parsed::Complete(r, used) = parse(b"550 5.1.1\r\r\n", 512) else {
+            panic!("complete reply expected");
+        };
+        assert_eq!(used, 12);
+        assert_eq!(r.enhanced(), Some(EnhancedCode(5, 1, 1)));
+        assert_eq!(r.lines(), [""]);
+        assert_eq!(r.to_bytes(), b"550 5.1.1\r\n");
+        let Parsed::Complete(r, _) = parse(b"250 2.0.0 a\rb\r\n", 512) else {
+            panic!("complete reply expected");
+        };
+        assert_eq!(r.lines(), ["a b"]);
+    }
 
     #[test]
     fn enhanced_codes_follow_rfc_3463_strictly() {
