@@ -21,6 +21,29 @@ use crate::{Ended, Panicked, Shutdown};
 /// Most bytes read from the socket at once (also the most the input buffer grows per read).
 const READ_CHUNK: usize = 16 * 1024;
 
+/// Once empty, a connection's input or output buffer with more capacity than this is freed, so
+/// an idle session does not keep the high-water mark of its last message.
+const KEEP_CAPACITY: usize = 4 * 1024;
+
+thread_local! {
+    /// Reads land here first and only the bytes read are copied into the connection's input:
+    /// a session waiting for its peer then holds no read buffer (an idle session cost 23 KiB
+    /// when each kept a 16 KiB buffer lent to a pending read).
+    static SCRATCH: std::cell::RefCell<Box<[u8]>> =
+        std::cell::RefCell::new(vec![0; READ_CHUNK].into_boxed_slice());
+}
+
+/// One non-blocking read of at most `room` bytes, appended to `input`.
+fn read_now(stream: &Async<TcpStream>, input: &mut Vec<u8>, room: usize) -> io::Result<usize> {
+    SCRATCH.with_borrow_mut(|scratch| {
+        let n = stream
+            .get_ref()
+            .read(&mut scratch[..room.clamp(1, READ_CHUNK)])?;
+        input.extend_from_slice(&scratch[..n]);
+        Ok(n)
+    })
+}
+
 /// Loop turns before a connection yields to the executor. Reads and writes that succeed at once
 /// never return `Pending`, so without this one busy peer could hold an executor thread.
 const BUDGET: u32 = 32;
@@ -367,6 +390,9 @@ impl<H: Handler> Driver<H> {
                 let used = session_api::offer_input(&mut self.session, &self.input, now);
                 if used > 0 {
                     self.input.drain(..used);
+                    if self.input.is_empty() && self.input.capacity() > KEEP_CAPACITY {
+                        self.input = Vec::new();
+                    }
                     moved = true;
                 }
             }
@@ -459,11 +485,7 @@ impl<H: Handler> Driver<H> {
             // Backpressure: read only while there is room for input and the peer keeps up.
             let can_read =
                 !eof && !closed && self.input.len() < limits.read_buffer && !self.backed_up(limits);
-            let filled = self.input.len();
-            if can_read {
-                let room = (limits.read_buffer - filled).min(READ_CHUNK);
-                self.input.resize(filled + room, 0);
-            }
+            let room = limits.read_buffer.saturating_sub(self.input.len());
 
             let wake = {
                 let Driver {
@@ -508,10 +530,21 @@ impl<H: Handler> Driver<H> {
                         future::pending().await
                     }
                 };
+                // Read at once if there is input; otherwise wait for readiness with no buffer
+                // lent out (see `SCRATCH`). A read happens only in the poll that returns it, so
+                // bytes are never read by a branch that another one beat.
                 let read_f = async {
                     if can_read {
-                        let mut reader = stream;
-                        Wake::Read(reader.read(&mut input[filled..]).await)
+                        loop {
+                            match read_now(stream, input, room) {
+                                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                                    if let Err(e) = stream.readable().await {
+                                        break Wake::Read(Err(e));
+                                    }
+                                }
+                                result => break Wake::Read(result),
+                            }
+                        }
                     } else {
                         future::pending().await
                     }
@@ -522,11 +555,6 @@ impl<H: Handler> Driver<H> {
                 )
                 .await
             };
-            let got = match &wake {
-                Wake::Read(Ok(n)) => *n,
-                _ => 0,
-            };
-            self.input.truncate(filled + got);
 
             now = Instant::now();
             match wake {
@@ -563,6 +591,9 @@ impl<H: Handler> Driver<H> {
                     self.sent += n;
                     if self.sent == self.output.len() {
                         self.output.clear();
+                        if self.output.capacity() > KEEP_CAPACITY {
+                            self.output = Vec::new();
+                        }
                         self.sent = 0;
                     }
                     self.note_output_room(limits);
