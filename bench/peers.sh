@@ -16,7 +16,7 @@
 #
 #   bench/peers.sh [-r RUNS] [-s "1 8 32"] [-l "2048 102400"] [-m SMALL] [-M BIG]
 #                  [-S "sink postfix twisted buzon-smol buzon-mio"] [-k] [-I]
-#                  [-c SECONDS] [-T SECONDS] [-o FILE] [-b BASE] [-K]
+#                  [-c SECONDS] [-T SECONDS] [-o FILE] [-p SVG] [-b BASE] [-K]
 #
 #   -r  runs per configuration (default 3); tables give medians and the spread
 #   -s  parallel smtp-source sessions (default "1 8 32")
@@ -32,6 +32,7 @@
 #       "Noise": ext4 without a journal creates files slowly for minutes after deletions)
 #   -T  seconds to wait for a queueing server's messages to reach new/ (default 300)
 #   -o  also write the markdown tables to FILE
+#   -p  also draw the rates as an SVG bar chart into SVG (bench/plot_peers.py)
 #   -K  keep the scratch folder instead of deleting it at the end (back-to-back experiments
 #       without the slowdown that deletions cause; remove it yourself, then wait six minutes)
 #   -b  base folder (default ${TMPDIR:-/tmp}/buzon-bench-peers): holds the Python venv with
@@ -76,14 +77,14 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/.." && pwd)
 runs=3 sessions="1 8 32" sizes="2048 102400" small=2000 big=600
 servers="sink postfix twisted buzon-smol buzon-mio" keep=() interleave=0 cooldown=360
-drain_timeout=300 outfile="" base=${TMPDIR:-/tmp}/buzon-bench-peers keep_work=0
+drain_timeout=300 outfile="" base=${TMPDIR:-/tmp}/buzon-bench-peers keep_work=0 plotfile=""
 usage() { sed -n '2,/^set -euo/{/^#/p}' "${BASH_SOURCE[0]}"; exit 2; }
-while getopts "r:s:l:m:M:S:kIc:T:o:b:Kh" opt; do
+while getopts "r:s:l:m:M:S:kIc:T:o:p:b:Kh" opt; do
   case $opt in
     r) runs=$OPTARG ;; s) sessions=$OPTARG ;; l) sizes=$OPTARG ;; m) small=$OPTARG ;;
     M) big=$OPTARG ;; S) servers=$OPTARG ;; k) keep=(-d) ;; I) interleave=1 ;;
     c) cooldown=$OPTARG ;; T) drain_timeout=$OPTARG ;; o) outfile=$OPTARG ;; b) base=$OPTARG ;;
-    K) keep_work=1 ;;
+    K) keep_work=1 ;; p) plotfile=$OPTARG ;;
     *) usage ;;
   esac
 done
@@ -506,4 +507,5 @@ report() {
   report
 } | tee ${outfile:+"$outfile"}
 [ -z "$outfile" ] || cp "$results" "$outfile.tsv"
+[ -z "$plotfile" ] || "$py" "$here/plot_peers.py" "$results" "$plotfile" || failed=1
 exit "$failed"
