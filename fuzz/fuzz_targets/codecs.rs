@@ -61,11 +61,16 @@ fn round_trip(r: &Reply) {
                 "{r:?} parsed only {n} of {} bytes",
                 wire.len()
             );
-            assert_eq!(
-                back.to_bytes(),
-                wire,
-                "{r:?} re-rendered differently as {back:?}"
-            );
+            // A reply built without an enhanced code whose text starts with one ("250 2.0.0 ok")
+            // is read back with that code: RFC 2034 puts the code at the start of the text, so
+            // the wire cannot tell them apart. Otherwise the bytes must come back unchanged.
+            if !(r.enhanced().is_none() && back.enhanced().is_some()) {
+                assert_eq!(
+                    back.to_bytes(),
+                    wire,
+                    "{r:?} re-rendered differently as {back:?}"
+                );
+            }
             // Always: a parsed reply is a fixed point of render + parse.
             let again = back.to_bytes();
             assert_eq!(
