@@ -5,8 +5,8 @@
 //! Maildir++ subdirectories `<root>/<domain>/<local>/.<Name>/`.
 //!
 //! Delivery follows the Maildir protocol (<https://cr.yp.to/proto/maildir.html>):
-//! the message streams into a uniquely named file in `tmp/`, is `fsync`ed,
-//! then hard-linked into `new/` of every recipient (one copy on disk for all
+//! the message streams into a uniquely named file in `tmp/`, is `fdatasync`ed
+//! (data and size), then hard-linked into `new/` of every recipient (one copy on disk for all
 //! of them), each `new/` directory is `fsync`ed so the link survives a crash,
 //! and only then is the `tmp/` name removed and success reported. The SMTP
 //! server sends its `250` only after that (RFC 5321 6.1: once accepted, a
