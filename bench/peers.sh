@@ -191,7 +191,8 @@ pf_setup() {
   mkdir -p "$pf_etc" "$pf_queue" "$work/postfix/data"
   chmod 755 "$work/postfix" "$pf_queue"
   chown postfix: "$work/postfix/data"
-  printf 'rcpt@example.com\texample.com/rcpt/\n' >"$pf_etc/vmailbox"
+  printf 'rcpt@example.com\texample.com/rcpt/\nprobe@example.com\texample.com/probe/\n' \
+    >"$pf_etc/vmailbox"
   cat >"$pf_etc/main.cf" <<EOF
 compatibility_level = 3.6
 queue_directory = $pf_queue
@@ -327,7 +328,9 @@ proc_tree() {
 count_files() { find "$1" -maxdepth 1 -type f 2>/dev/null | wc -l; }
 
 results=$work/results.tsv # server size sessions run msgs_per_s cpu_us_per_msg rss_kib nprocs ok
+latencies=$work/latencies.tsv # server size sessions ms (one line per probe message)
 : >"$results"
+: >"$latencies"
 
 # run_one SERVER SIZE SESSIONS RUN
 run_one() {
@@ -374,10 +377,18 @@ run_one() {
     return
   fi
   read -r cpu0 _ _ < <(proc_tree "$server_pid")
+  # One more client, paced at 50 messages/s at most, measures per-message latency under the
+  # load (bench/latency_probe.py); its mail goes to another mailbox than smtp-source's.
+  "$py" "$here/latency_probe.py" 127.0.0.1 "$port" "$dir/latency.txt" --size "$size" \
+    2>"$dir/probe.log" &
+  local probe_pid=$!
   t0=$(date +%s.%N)
   timeout 900 smtp-source "${keep[@]}" -s "$s" -m "$count" -l "$size" \
     -f sender@example.org -t rcpt@example.com "127.0.0.1:$port" >"$dir/source.log" 2>&1 || rc=$?
   t1=$(date +%s.%N)
+  kill -TERM "$probe_pid" 2>/dev/null || true
+  wait "$probe_pid" || echo "$name -l $size -s $s run $i: latency probe failed: $(cat "$dir/probe.log")" >&2
+
   t_end=$t1
   if [ "$rc" != 0 ]; then
     echo "$name -l $size -s $s run $i: smtp-source exit status $rc: $(tail -n 2 "$dir/source.log")" >&2
@@ -411,6 +422,9 @@ run_one() {
     fi
   fi
   [ "$ok" = 1 ] || failed=1
+  if [ "$ok" = 1 ] && [ -s "$dir/latency.txt" ]; then
+    awk -v k="$name	$size	$s" '{ print k "\t" $1 }' "$dir/latency.txt" >>"$latencies"
+  fi
   printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$size" "$s" "$i" "$rate" "$cpu_us" \
     "$hwm" "$nproc" "$ok" >>"$results"
   printf '%-10s %6s B  -s %-2s run %s: %7s msgs/s, %5s us CPU/msg, RSS %s KiB (%s procs)%s\n' \
@@ -439,6 +453,19 @@ done
 
 # ---- report ------------------------------------------------------------------------------
 report() {
+  local latsum=$work/latency-summary.tsv
+  # Percentiles (nearest rank) of every probe message of every good run of a configuration.
+  "$py" - "$latencies" >"$latsum" <<'PY'
+import collections, math, sys
+lat = collections.defaultdict(list)
+for line in open(sys.argv[1]):
+    srv, size, s, ms = line.split("\t")
+    lat[(srv, size, s)].append(float(ms))
+for (srv, size, s), v in lat.items():
+    v.sort()
+    rank = lambda p: v[max(0, math.ceil(p / 100 * len(v)) - 1)]
+    print(f"{srv}\t{size}\t{s}\t{rank(50):.1f}\t{rank(99):.1f}\t{len(v)}")
+PY
   awk -F'\t' -v order="sink postfix twisted buzon-smol buzon-mio buzon-smol-nofsync buzon-mio-nofsync" '
     function median(a, n,   i, j, t) {
       for (i = 2; i <= n; i++) { t = a[i]; for (j = i - 1; j >= 1 && a[j] > t; j--) a[j + 1] = a[j]; a[j + 1] = t }
@@ -455,6 +482,7 @@ report() {
       return s
     }
     function sz(b) { return b % 1024 == 0 ? (b / 1024) " KiB" : b " B" }
+    FILENAME == ARGV[1] { lat[$2 SUBSEP $3 SUBSEP $1] = sprintf("%s / %s ms (%d)", $4, $5, $6); next }
     {
       k = $2 SUBSEP $3 SUBSEP $1
       total[k]++
@@ -466,18 +494,18 @@ report() {
       ns = split(order, srv, " ")
       for (i = 2; i <= nsizes; i++) { t = sizes[i]; for (j = i - 1; j >= 1 && sizes[j] + 0 > t + 0; j--) sizes[j + 1] = sizes[j]; sizes[j + 1] = t }
       for (i = 2; i <= nsess; i++) { t = sess[i]; for (j = i - 1; j >= 1 && sess[j] + 0 > t + 0; j--) sess[j + 1] = sess[j]; sess[j + 1] = t }
-      print "| size | sessions | server | msgs/s (median) | min - max | CPU per msg | peak RSS | good runs |"
-      print "|---|---:|---|---:|---:|---:|---:|---:|"
+      print "| size | sessions | server | msgs/s (median) | min - max | latency p50 / p99 (probes) | CPU per msg | peak RSS | good runs |"
+      print "|---|---:|---|---:|---:|---:|---:|---:|---:|"
       for (a = 1; a <= nsizes; a++) for (b = 1; b <= nsess; b++) for (c = 1; c <= ns; c++) {
         k = sizes[a] SUBSEP sess[b] SUBSEP srv[c]
         if (!(k in total)) continue
         n = good[k] + 0
-        if (n == 0) { printf "| %s | %s | %s | failed | - | - | - | 0/%d |\n", sz(sizes[a]), sess[b], label(srv[c]), total[k]; continue }
+        if (n == 0) { printf "| %s | %s | %s | failed | - | - | - | - | 0/%d |\n", sz(sizes[a]), sess[b], label(srv[c]), total[k]; continue }
         lo = hi = rate[k, 1]
         for (i = 1; i <= n; i++) { r[i] = rate[k, i]; u[i] = cpu[k, i]; m[i] = rss[k, i]; if (r[i] < lo) lo = r[i]; if (r[i] > hi) hi = r[i] }
         med[k] = median(r, n)
         mrss = median(m, n) / 1024
-        printf "| %s | %s | %s | %.0f | %.0f - %.0f | %.0f µs | %.1f MiB%s | %d/%d |\n", sz(sizes[a]), sess[b], label(srv[c]), med[k], lo, hi, median(u, n), mrss, (procs[k] > 1 ? " (" procs[k] " procs)" : ""), n, total[k]
+        printf "| %s | %s | %s | %.0f | %.0f - %.0f | %s | %.0f µs | %.1f MiB%s | %d/%d |\n", sz(sizes[a]), sess[b], label(srv[c]), med[k], lo, hi, ((k in lat) ? lat[k] : "-"), median(u, n), mrss, (procs[k] > 1 ? " (" procs[k] " procs)" : ""), n, total[k]
       }
       print ""
       print "| size | sessions | buzon runtime | vs Postfix | vs Twisted | vs smtp-sink |"
@@ -494,7 +522,7 @@ report() {
         }
         print line " |"
       }
-    }' "$results"
+    }' "$latsum" "$results"
 }
 
 {
