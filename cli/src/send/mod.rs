@@ -337,8 +337,7 @@ fn drive(
                 threads: Some(1),
                 ..Default::default()
             };
-            adapter_smol::run_connections(conns, shutdown, opts)
-                .context("smol runtime")?;
+            adapter_smol::run_connections(conns, shutdown, opts).context("smol runtime")?;
         }
         Runtime::Mio => {
             let driver = adapter_mio::Connections::new(conns, adapter_mio::Options::default())
