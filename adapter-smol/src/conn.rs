@@ -530,9 +530,9 @@ impl<H: Handler> Driver<H> {
                         future::pending().await
                     }
                 };
-                // Read at once if there is input; otherwise wait for readiness with no buffer
-                // lent out (see `SCRATCH`). A read happens only in the poll that returns it, so
-                // bytes are never read by a branch that another one beat.
+                // Try to read at once; if nothing is there yet, wait for readiness with no
+                // buffer lent out (see `SCRATCH`). A read happens only in the poll that returns
+                // it, so bytes are never read by a branch that another one beat.
                 let read_f = async {
                     if can_read {
                         loop {
