@@ -8,6 +8,7 @@
 #                                  sets $stop_rc to its exit status
 # peak_rss PID                     prints the process's peak resident set (VmHWM) in KiB
 # summarize TSV                    markdown table from "config sessions run rate rss ok" lines
+# $AWK_MEDIAN                      awk source of median(a, n) over a[1..n], for the report tables
 
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])' 2>/dev/null && return
@@ -60,14 +61,16 @@ stop_server() {
   server_pid=""
 }
 
-peak_rss() { awk '/^VmHWM:/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; }
-
-summarize() {
-  sort -t$'\t' -k2,2n -k1,1 "$1" | awk -F'\t' '
+AWK_MEDIAN='
     function median(a, n,   i, j, t) {
       for (i = 2; i <= n; i++) { t = a[i]; for (j = i - 1; j >= 1 && a[j] > t; j--) a[j + 1] = a[j]; a[j + 1] = t }
       return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
-    }
+    }'
+
+peak_rss() { awk '/^VmHWM:/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; }
+
+summarize() {
+  sort -t$'\t' -k2,2n -k1,1 "$1" | awk -F'\t' "$AWK_MEDIAN"'
     {
       key = $1 "\t" $2
       if (!(key in total)) order[++keys] = key

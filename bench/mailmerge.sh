@@ -253,11 +253,7 @@ bench_python() {
 
 # table TSV: markdown, medians per configuration, ratio to Python mailmerge's median.
 table() {
-  awk -F'\t' -v target_c=8 '
-    function median(a, n,   i, j, t) {
-      for (i = 2; i <= n; i++) { t = a[i]; for (j = i - 1; j >= 1 && a[j] > t; j--) a[j + 1] = a[j]; a[j + 1] = t }
-      return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
-    }
+  awk -F'\t' -v target_c=8 "$AWK_MEDIAN"'
     {
       key = $1 "\t" $2
       if (!(key in total)) order[++keys] = key

@@ -466,11 +466,7 @@ for (srv, size, s), v in lat.items():
     rank = lambda p: v[max(0, math.ceil(p / 100 * len(v)) - 1)]
     print(f"{srv}\t{size}\t{s}\t{rank(50):.1f}\t{rank(99):.1f}\t{len(v)}")
 PY
-  awk -F'\t' -v order="sink postfix twisted buzon-smol buzon-mio buzon-smol-nofsync buzon-mio-nofsync" '
-    function median(a, n,   i, j, t) {
-      for (i = 2; i <= n; i++) { t = a[i]; for (j = i - 1; j >= 1 && a[j] > t; j--) a[j + 1] = a[j]; a[j + 1] = t }
-      return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
-    }
+  awk -F'\t' -v order="sink postfix twisted buzon-smol buzon-mio buzon-smol-nofsync buzon-mio-nofsync" "$AWK_MEDIAN"'
     function label(s) {
       if (s == "sink") return "smtp-sink (stores nothing)"
       if (s == "postfix") return "Postfix, virtual(8) to Maildir (fsync)"

@@ -80,14 +80,9 @@ build_buzon() {
   [ -x "$buzon" ] || { echo "no buzon binary at $buzon" >&2; exit 2; }
 }
 
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])' 2>/dev/null && return
-  local p
-  while :; do
-    p=$((20000 + RANDOM % 40000))
-    ss -ltnH "sport = :$p" 2>/dev/null | grep -q . || { echo "$p"; return; }
-  done
-}
+# free_port (and the other bench helpers; interop uses only free_port)
+# shellcheck source=bench/lib.sh
+source "$root/bench/lib.sh"
 
 # start_server RUNTIME STORAGE LOG [extra flags...]: sets $port and $server_pid, 0 when ready.
 start_server() {
