@@ -25,17 +25,17 @@
 #   -o  also write the results table (markdown) to FILE
 #   -w  scratch folder (default: a new folder under ${TMPDIR:-/tmp}); removed at the end
 #
-# Environment: BUZON_BIN (use this binary; default target/release/buzon, built if missing).
+# Environment: BUZON_BIN (use this binary; default the release build in cargo's target
+# directory, CARGO_TARGET_DIR honoured, built if missing).
 # Timing numbers are only as good as the machine is quiet. Exit status 1 if any scenario failed.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-root=$(cd "$here/.." && pwd)
 # shellcheck source=bench/lib.sh
 . "$here/lib.sh"
 
 scenarios="slow nonreading longline endless idle" runtimes="smol mio" idle_n=10000 outfile="" work=""
-usage() { sed -n '2,28p' "${BASH_SOURCE[0]}"; exit 2; }
+usage() { sed -n '2,30p' "${BASH_SOURCE[0]}"; exit 2; }
 while getopts "S:R:n:o:w:h" opt; do
   case $opt in
     S) scenarios=$OPTARG ;; R) runtimes=$OPTARG ;; n) idle_n=$OPTARG ;; o) outfile=$OPTARG ;;
@@ -45,11 +45,12 @@ done
 shift $((OPTIND - 1))
 [ $# -eq 0 ] || usage
 
-bin=${BUZON_BIN:-$root/target/release/buzon}
-if [ ! -x "$bin" ]; then
-  echo "building $bin" >&2
-  (cd "$root" && cargo build --release -p buzon)
+if [ -n "${BUZON_BIN:-}" ]; then
+  bin=$BUZON_BIN
+else
+  bin=$(buzon_release_bin --if-missing) # the release build, wherever cargo puts it
 fi
+[ -x "$bin" ] || { echo "no buzon binary at $bin" >&2; exit 2; }
 
 # IDLE_SESSIONS client sockets in one process, as many in the server (each its own limit).
 want_fds=$((idle_n + 1000))

@@ -12,7 +12,8 @@
 #   -s  concurrent Python senders per round (default 4)
 #   -K  keep the scratch folder (storage, ack logs, journals, server logs) for inspection
 #
-# Environment: BUZON_BIN (use this binary; default target/release/buzon, built if missing).
+# Environment: BUZON_BIN (use this binary; default the release build in cargo's target
+# directory, CARGO_TARGET_DIR honoured, built if missing).
 # The binary is copied into the scratch folder first, so a rebuild during the run changes
 # nothing.
 #
@@ -55,7 +56,6 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-root=$(cd "$here/.." && pwd)
 # shellcheck source=bench/lib.sh disable=SC1091
 . "$here/lib.sh"
 
@@ -104,10 +104,10 @@ fail() { failed=$((failed + 1)); echo "FAIL $*"; }
 rand_delay() { awk -v r="$RANDOM" -v lo="$1" -v hi="$2" 'BEGIN { printf "%.2f", lo + (hi - lo) * r / 32767 }'; }
 
 # --- the binary ----------------------------------------------------------------------------
-bin=${BUZON_BIN:-$root/target/release/buzon}
-if [ ! -x "$bin" ]; then
-  echo "== cargo build --release -p buzon"
-  (cd "$root" && cargo build --release -p buzon)
+if [ -n "${BUZON_BIN:-}" ]; then
+  bin=$BUZON_BIN
+else
+  bin=$(buzon_release_bin --if-missing) # the release build, wherever cargo puts it
 fi
 [ -x "$bin" ] || { echo "no buzon binary at $bin" >&2; exit 2; }
 cp "$bin" "$work/buzon"

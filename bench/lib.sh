@@ -9,6 +9,57 @@
 # peak_rss PID                     prints the process's peak resident set (VmHWM) in KiB
 # summarize TSV                    markdown table from "config sessions run rate rss ok" lines
 # $AWK_MEDIAN                      awk source of median(a, n) over a[1..n], for the report tables
+# buzon_release_bin [--if-missing] runs `cargo build --release -p buzon` in the workspace (cargo's
+#                                  output on stderr) and prints the path of the binary, where cargo
+#                                  put it: CARGO_TARGET_DIR, build.target-dir and build.target are
+#                                  honoured. --if-missing: if a release binary is already in the
+#                                  target directory, print its path without building
+
+# shellcheck disable=SC2120 # --if-missing is optional
+buzon_release_bin() {
+  local root json bin=""
+  root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+  if [ "${1:-}" = --if-missing ]; then
+    json=$(cd "$root" && cargo metadata --format-version 1 --no-deps) || return
+    bin=$(_json_field target_directory <<<"$json")/release/buzon
+    if [ -x "$bin" ]; then
+      echo "$bin"
+      return
+    fi
+    echo "no binary at $bin yet: cargo build --release -p buzon" >&2
+  fi
+  # One JSON message per line on stdout; the compiler's diagnostics and cargo's progress are
+  # rendered on stderr as usual. The compiler-artifact message of the `buzon` binary names it.
+  json=$(cd "$root" && cargo build --release -p buzon --message-format=json-render-diagnostics) ||
+    return
+  bin=$(_json_field executable <<<"$json")
+  [ -n "$bin" ] || { echo "cargo build named no buzon executable" >&2; return 1; }
+  echo "$bin"
+}
+
+# _json_field target_directory|executable: from cargo's JSON on stdin, the metadata's target
+# directory, or the executable of the last compiler-artifact for the `buzon` bin target.
+_json_field() {
+  if command -v python3 >/dev/null; then
+    python3 -c '
+import json, sys
+field, out = sys.argv[1], ""
+for line in sys.stdin:
+    if not line.startswith("{"):
+        continue
+    m = json.loads(line)
+    if field == "target_directory":
+        out = m.get("target_directory") or out
+    elif (m.get("reason") == "compiler-artifact" and m.get("executable")
+          and m["target"]["name"] == "buzon" and "bin" in m["target"]["kind"]):
+        out = m["executable"]
+print(out)' "$1"
+  elif [ "$1" = target_directory ]; then # no python3: paths without quotes or backslashes
+    sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p'
+  else
+    sed -n 's/.*"reason":"compiler-artifact".*"executable":"\([^"]*\/buzon\)".*/\1/p' | tail -n 1
+  fi
+}
 
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])' 2>/dev/null && return

@@ -24,7 +24,8 @@
 #       buzon's journal (fsynced once per accepted row) lives there, so its file system
 #       matters: the header line of the output names it
 #
-# Environment: BUZON_BIN (use this binary, skip the build).
+# Environment: BUZON_BIN (use this binary, skip the build; by default `cargo build --release`
+# and the binary wherever cargo puts it, CARGO_TARGET_DIR honoured).
 #
 # Every run gets a fresh smtp-sink (-c, so it counts the messages it received), a fresh copy
 # of the CSV and fresh journal and results paths, so no run skips rows as "already sent".
@@ -42,7 +43,8 @@ set -euo pipefail
 export PATH="$PATH:/usr/sbin:/sbin"
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-root=$(cd "$here/.." && pwd)
+# shellcheck source=bench/lib.sh
+source "$here/lib.sh"
 runs=5 rows=10000 concs="1 4 8 16" runtimes="smol mio" tmpfs=0 py_rows="" py_runs="" outfile=""
 venv=${TMPDIR:-/tmp}/buzon-bench-mailmerge-venv
 work=""
@@ -100,8 +102,7 @@ trap 'exit 130' INT TERM
 if [ -n "${BUZON_BIN:-}" ]; then
   buzon=$BUZON_BIN
 elif [ -n "$runtimes" ]; then
-  (cd "$root" && cargo build --release -p buzon >&2)
-  buzon=$root/target/release/buzon
+  buzon=$(buzon_release_bin) # the release build, wherever cargo puts it
 fi
 
 if [ "$py_rows" -gt 0 ] && [ ! -x "$venv/bin/mailmerge" ]; then
@@ -112,8 +113,6 @@ fi
 mm_version=""
 if [ "$py_rows" -gt 0 ]; then mm_version=$("$venv/bin/mailmerge" --version | awk '{ print $NF }'); fi
 
-# shellcheck source=bench/lib.sh
-source "$here/lib.sh"
 port="" # set by start_listener
 
 # The same message for both tools: From, To, Subject, a short body, three columns.

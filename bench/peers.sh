@@ -40,8 +40,9 @@
 #       at the end)
 #
 # The defaults take about ten minutes on two cores. For steadier medians: -r 5 -m 5000.
-# Environment: BUZON_BIN (use this binary, skip the build), BUZON_LOG (default "info": one
-# log line per message, as in production).
+# Environment: BUZON_BIN (use this binary, skip the build; by default `cargo build --release`
+# and the binary wherever cargo puts it, CARGO_TARGET_DIR honoured), BUZON_LOG (default
+# "info": one log line per message, as in production).
 #
 # Fairness and checks:
 # - every run gets a fresh server and a fresh, empty Maildir folder, and the same
@@ -74,7 +75,8 @@ set -euo pipefail
 export PATH="$PATH:/usr/sbin:/sbin"
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-root=$(cd "$here/.." && pwd)
+# shellcheck source=bench/lib.sh
+source "$here/lib.sh"
 runs=3 sessions="1 8 32" sizes="2048 102400" small=2000 big=600
 servers="sink postfix twisted buzon-smol buzon-mio" keep=() interleave=0 cooldown=360
 drain_timeout=300 outfile="" base=${TMPDIR:-/tmp}/buzon-bench-peers keep_work=0 plotfile=""
@@ -136,8 +138,7 @@ if [[ " $servers" == *" buzon-"* ]]; then
   if [ -n "${BUZON_BIN:-}" ]; then
     buzon=$BUZON_BIN
   else
-    (cd "$root" && cargo build --release -p buzon >&2)
-    buzon=$root/target/release/buzon
+    buzon=$(buzon_release_bin) # the release build, wherever cargo puts it
   fi
 fi
 
@@ -181,8 +182,6 @@ if [ "$cooldown" -gt 0 ]; then
   fi
 fi
 
-# shellcheck source=bench/lib.sh
-source "$here/lib.sh"
 port="" stop_rc=0 # set by start_listener / stop_server
 tick=$(getconf CLK_TCK)
 

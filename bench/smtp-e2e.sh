@@ -20,8 +20,9 @@
 #       journal, creating inodes is several times slower for about six minutes after many
 #       files were deleted (the kernel skips recently freed inodes, see docs/benchmarks.md)
 #
-# Environment: BUZON_BIN (use this binary, skip the build), BUZON_LOG (server log filter;
-# the default "info" logs one line per message, as in production).
+# Environment: BUZON_BIN (use this binary, skip the build; by default `cargo build --release`
+# and the binary wherever cargo puts it, CARGO_TARGET_DIR honoured), BUZON_LOG (server log
+# filter; the default "info" logs one line per message, as in production).
 #
 # Every run gets a fresh storage folder and a fresh server; fsync stays on (the default).
 # Folders are deleted only after the last run: deleting big Maildirs slows file creation
@@ -36,10 +37,11 @@ set -euo pipefail
 export PATH="$PATH:/usr/sbin:/sbin"
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-root=$(cd "$here/.." && pwd)
+# shellcheck source=bench/lib.sh
+source "$here/lib.sh"
 runs=5 count=5000 size=2048 sessions="8 64" runtimes="smol mio" keep=() sink=1 outfile="" nofsync=0 cooldown=360
 work=""
-usage() { sed -n '2,34p' "${BASH_SOURCE[0]}"; exit 2; }
+usage() { sed -n '2,35p' "${BASH_SOURCE[0]}"; exit 2; }
 while getopts "r:m:l:s:R:knNc:o:w:h" opt; do
   case $opt in
     r) runs=$OPTARG ;; m) count=$OPTARG ;; l) size=$OPTARG ;; s) sessions=$OPTARG ;;
@@ -78,12 +80,9 @@ trap 'exit 130' INT TERM
 if [ -n "${BUZON_BIN:-}" ]; then
   buzon=$BUZON_BIN
 elif [ -n "$runtimes" ]; then
-  (cd "$root" && cargo build --release -p buzon >&2)
-  buzon=$root/target/release/buzon
+  buzon=$(buzon_release_bin) # the release build, wherever cargo puts it
 fi
 
-# shellcheck source=bench/lib.sh
-source "$here/lib.sh"
 port="" stop_rc=0 # set by start_listener and stop_server
 
 results=$work/results.tsv # config sessions run msgs_per_sec peak_rss_kib ok

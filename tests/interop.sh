@@ -4,7 +4,8 @@
 #   tests/interop.sh                 build, then test both runtimes (smol and mio)
 #
 # Environment:
-#   BUZON_BIN=PATH          use this binary instead of building target/release/buzon
+#   BUZON_BIN=PATH          use this binary instead of building one with cargo (the release
+#                           build, wherever cargo puts it: CARGO_TARGET_DIR is honoured)
 #   INTEROP_RUNTIMES="smol" runtimes to test (default "smol mio")
 #   INTEROP_KEEP=1          keep the temporary folder (storage, logs) for inspection
 #
@@ -74,13 +75,12 @@ build_buzon() {
     buzon=$BUZON_BIN
   else
     log "cargo build --release -p buzon"
-    (cd "$root" && cargo build --release -p buzon)
-    buzon=$root/target/release/buzon
+    buzon=$(buzon_release_bin)
   fi
   [ -x "$buzon" ] || { echo "no buzon binary at $buzon" >&2; exit 2; }
 }
 
-# free_port (and the other bench helpers; interop uses only free_port)
+# free_port and buzon_release_bin (and the other bench helpers, which interop does not use)
 # shellcheck source=bench/lib.sh
 source "$root/bench/lib.sh"
 
