@@ -223,7 +223,8 @@ bench_python() {
     printf 'python-mailmerge\t1\t%s\t-\t-\t0\n' "$i" >>"$results"
     return
   fi
-  # Plain SMTP, no authentication, no rate limit (as /work/shared/peers/mailmerge does).
+  # Plain SMTP, no authentication, no rate limit (as for its earlier reference figure,
+  # docs/benchmarks.md).
   printf '[smtp_server]\nhost = 127.0.0.1\nport = %s\nratelimit = 0\n' "$port" >"$dir/server.conf"
   t0=$(date +%s.%N)
   (cd "$dir" && timed "$dir/rss" timeout 1800 "$venv/bin/mailmerge" \
