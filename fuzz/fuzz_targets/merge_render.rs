@@ -1,16 +1,17 @@
-//! The mail merge on fuzzed data. Byte 0 holds options (bit 0: strict); the rest is split at
+//! The mail merge on fuzzed data. Byte 0 holds options (bit 0: strict; bits 1-2: a fixed
+//! delimiter or none; bit 3: read as Windows-1252); the rest is split at
 //! the first 0x00: before it, a CSV file for `read_recipients`; after it, row values for a
 //! fixed template, separated by 0x1F (email, name, cc, bcc, plan, subject, file).
 //! Every row read from the CSV and the fuzzed row are rendered with a loader that always
-//! fails. Asserts: no panic, and a rendered message has CRLF-only lines in its header section
-//! and no `Bcc:` header.
+//! fails. Asserts: no panic, and a rendered message has CRLF-only lines of at most 998 octets
+//! (RFC 5322 section 2.1.1) in its header section and no `Bcc:` header.
 #![no_main]
 
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use mailmerge::{RenderContext, Row, Template, read_recipients};
+use mailmerge::{ReadOptions, RenderContext, Row, Template, read_recipients};
 
 const TEMPLATE: &str = "From: Shop <shop@example.com>\n\
 To: {{ name }} <{{ email }}>\n\
@@ -58,6 +59,7 @@ fn render(row: &Row) {
         let line = line
             .strip_suffix(b"\r\n")
             .unwrap_or_else(|| panic!("bare LF in headers: {:?}", String::from_utf8_lossy(head)));
+        assert!(line.len() <= 998, "header line over 998 octets: {line:?}");
         assert!(
             !line.contains(&b'\r'),
             "bare CR in headers: {:?}",
@@ -80,7 +82,14 @@ fuzz_target!(|data: &[u8]| {
         Some(i) => (&data[..i], &data[i + 1..]),
         None => (data, &b""[..]),
     };
-    if let Ok(recipients) = read_recipients(csv, opts & 1 != 0) {
+    let options = ReadOptions {
+        strict: opts & 1 != 0,
+        // The other option bits try a fixed delimiter and a named encoding.
+        delimiter: [None, Some(b';'), Some(b'\t'), Some(b',')][usize::from(opts >> 1 & 3)],
+        encoding: (opts & 8 != 0).then(|| "windows-1252".to_owned()),
+        ..ReadOptions::default()
+    };
+    if let Ok(recipients) = read_recipients(csv, &options) {
         for row in recipients.rows.iter().take(4) {
             render(row);
         }

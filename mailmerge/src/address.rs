@@ -98,38 +98,76 @@ fn check_domain(domain: &str) -> Result<(), &'static str> {
     Ok(())
 }
 
-/// Makes a rendered value safe to place in one header field: CR and LF
-/// become spaces, so no value (a CSV cell, say) can end the field and start
-/// a header of its own (RFC 5322 section 2.2: a field ends at CRLF).
+/// Marks the start of a substituted value in a rendered address header.
+///
+/// The template's formatter wraps every `{{ value }}` of an address header
+/// in [`DATA_START`] and [`DATA_END`], so the parser knows which text came
+/// from the row (data) and which from the template (syntax). Control
+/// characters never survive in a value or in the template's header text
+/// (both become spaces), so the markers cannot be forged.
+pub(crate) const DATA_START: char = '\u{1}';
+/// Marks the end of a substituted value; see [`DATA_START`].
+pub(crate) const DATA_END: char = '\u{2}';
+
+/// Makes text safe to place in one header field: every run of whitespace
+/// and control characters becomes one space, and the ends are trimmed, so
+/// no value (a CSV cell, say) can end the field and start a header of its
+/// own (RFC 5322 section 2.2: a field ends at CRLF), and the result is the
+/// same whatever line endings the CSV used. The data markers are kept.
 pub(crate) fn one_line(value: &str) -> String {
-    value.replace(['\r', '\n'], " ").trim().to_owned()
+    let mut out = String::with_capacity(value.len());
+    let mut space = false;
+    for c in value.chars() {
+        if c != DATA_START && c != DATA_END && (c.is_whitespace() || c.is_control()) {
+            space = true;
+            continue;
+        }
+        if space && !out.is_empty() {
+            out.push(' ');
+        }
+        space = false;
+        out.push(c);
+    }
+    out
+}
+
+/// `value` without the data markers, as a user should see it in a message.
+pub(crate) fn without_markers(value: &str) -> String {
+    value.replace([DATA_START, DATA_END], "")
 }
 
 /// Parses a rendered address-list header value (`Name <a@b>, c@d,
 /// "Quoted, Name" <e@f>`, groups such as `Team: a@b, c@d;`) into display
 /// names and addresses, checking every address.
 ///
-/// `value` must already be one line (see [`one_line`]). `header` names the
-/// field for error messages.
+/// `value` must already be one line (see [`one_line`]); substituted values
+/// in it are marked (see [`DATA_START`]). `header` names the field for
+/// error messages.
 ///
-/// The parser is strict on purpose. A lenient one (mail-parser's, say) reads
-/// `b@x.org  Bcc: evil@y.org`, which is what a CSV cell holding CRLF becomes,
-/// as a *group* named `b@x.org Bcc` holding `evil@y.org`: it silently drops
-/// one recipient and adds another. Here anything that is not a clean
-/// RFC 5322 section 3.4 address list is an error. Comments are skipped;
-/// encoded words in display names are kept as written.
+/// A marked value is data, never syntax: in a display name it is text, so
+/// `Smith, John` or `Re: Bob` stay one name; inside `<...>` it is part of
+/// the address; standing alone it must be exactly one address. Only the
+/// template's own text (and values passed through the `raw` filter, which
+/// are not marked) can add addresses, groups or quotes.
+///
+/// The parser is strict on purpose. A lenient one (mail-parser's, say)
+/// reads `b@x.org Bcc: evil@y.org` as a *group* named `b@x.org Bcc` holding
+/// `evil@y.org`: it silently drops one recipient and adds another. Here
+/// anything that is not a clean RFC 5322 section 3.4 address list is an
+/// error. Comments are skipped; encoded words in display names are kept as
+/// written.
 pub(crate) fn parse_address_list(
     header: &str,
     value: &str,
 ) -> Result<Vec<(Option<String>, String)>, MergeError> {
-    let bad = |reason: &str| MergeError::BadAddress {
+    let bad = |reason: String| MergeError::BadAddress {
         header: header.to_owned(),
-        value: value.to_owned(),
-        reason: reason.to_owned(),
+        value: without_markers(value),
+        reason,
     };
     let list = Cursor { s: value, pos: 0 }.address_list().map_err(bad)?;
     if list.is_empty() {
-        return Err(bad("no address"));
+        return Err(bad("no address".to_owned()));
     }
     Ok(list)
 }
@@ -139,10 +177,23 @@ fn is_word_char(c: char) -> bool {
     !c.is_whitespace() && !c.is_control() && !"()<>[]:;@\\,\"".contains(c)
 }
 
-/// One word of a phrase: an atom, or a quoted string (unquoted here).
+/// Where a word of a phrase came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Origin {
+    /// An atom of the template's text.
+    Atom,
+    /// A quoted string (unquoted here), possibly holding values.
+    Quoted,
+    /// A substituted value.
+    Data,
+}
+
+/// One word of a phrase.
 struct Word {
     text: String,
-    quoted: bool,
+    origin: Origin,
+    /// Whether whitespace or a comment came before it.
+    spaced: bool,
 }
 
 struct Cursor<'a> {
@@ -150,7 +201,7 @@ struct Cursor<'a> {
     pos: usize,
 }
 
-type Parsed<T> = Result<T, &'static str>;
+type Parsed<T> = Result<T, String>;
 
 impl Cursor<'_> {
     fn peek(&self) -> Option<char> {
@@ -161,6 +212,16 @@ impl Cursor<'_> {
         let c = self.peek()?;
         self.pos += c.len_utf8();
         Some(c)
+    }
+
+    /// Reads a marked value; the cursor is on its [`DATA_START`].
+    fn data(&mut self) -> String {
+        self.bump();
+        let rest = &self.s[self.pos..];
+        let len = rest.find(DATA_END).unwrap_or(rest.len());
+        self.pos += len;
+        self.bump();
+        rest[..len].trim().to_owned()
     }
 
     /// Skips folding whitespace and comments (RFC 5322 section 3.2.2 CFWS).
@@ -179,6 +240,12 @@ impl Cursor<'_> {
     fn comment(&mut self) -> Parsed<()> {
         let mut depth = 0usize;
         loop {
+            // A value inside a comment is skipped whole: its parentheses
+            // are text.
+            if self.peek() == Some(DATA_START) {
+                self.data();
+                continue;
+            }
             match self.bump() {
                 Some('(') => depth += 1,
                 Some(')') => {
@@ -191,7 +258,7 @@ impl Cursor<'_> {
                     self.bump();
                 }
                 Some(_) => {}
-                None => return Err("unterminated comment"),
+                None => return Err("unterminated comment".to_owned()),
             }
         }
     }
@@ -200,11 +267,19 @@ impl Cursor<'_> {
         self.bump(); // the opening quote
         let mut out = String::new();
         loop {
+            if self.peek() == Some(DATA_START) {
+                // `"{{ name }}"`: the value's own quotes are text.
+                out.push_str(&self.data());
+                continue;
+            }
             match self.bump() {
                 Some('"') => return Ok(out),
-                Some('\\') => out.push(self.bump().ok_or("unterminated quoted string")?),
+                Some('\\') => out.push(
+                    self.bump()
+                        .ok_or_else(|| "unterminated quoted string".to_owned())?,
+                ),
                 Some(c) => out.push(c),
-                None => return Err("unterminated quoted string"),
+                None => return Err("unterminated quoted string".to_owned()),
             }
         }
     }
@@ -221,17 +296,55 @@ impl Cursor<'_> {
     fn words(&mut self) -> Parsed<Vec<Word>> {
         let mut words = Vec::new();
         loop {
+            let before = self.pos;
             self.skip_cfws()?;
-            match self.peek() {
-                Some('"') => words.push(Word {
-                    text: self.quoted_string()?,
-                    quoted: true,
-                }),
-                Some(c) if is_word_char(c) => words.push(Word {
-                    text: self.atom(),
-                    quoted: false,
-                }),
+            let spaced = self.pos != before;
+            let (text, origin) = match self.peek() {
+                Some('"') => (self.quoted_string()?, Origin::Quoted),
+                Some(DATA_START) => (self.data(), Origin::Data),
+                Some(c) if is_word_char(c) => (self.atom(), Origin::Atom),
                 _ => return Ok(words),
+            };
+            words.push(Word {
+                text,
+                origin,
+                spaced,
+            });
+        }
+    }
+
+    /// Reads up to and past the `>` of an angle address: the template's text
+    /// and values together make the address.
+    fn angle_addr(&mut self) -> Parsed<String> {
+        self.bump(); // the <
+        let mut addr = String::new();
+        loop {
+            match self.peek() {
+                Some(DATA_START) => addr.push_str(&self.data()),
+                Some('>') => {
+                    self.bump();
+                    return Ok(addr.trim().to_owned());
+                }
+                Some(c) => {
+                    self.bump();
+                    addr.push(c);
+                }
+                None => return Err("missing >".to_owned()),
+            }
+        }
+    }
+
+    /// Reads the domain of a bare addr-spec, after its `@`.
+    fn domain(&mut self) -> String {
+        let mut domain = String::new();
+        loop {
+            match self.peek() {
+                Some(DATA_START) => domain.push_str(&self.data()),
+                Some(c) if is_word_char(c) || matches!(c, '[' | ']' | '@') => {
+                    self.bump();
+                    domain.push(c);
+                }
+                _ => return domain,
             }
         }
     }
@@ -244,7 +357,7 @@ impl Cursor<'_> {
             match self.bump() {
                 None => return Ok(out),
                 Some(',') => {}
-                Some(_) => return Err("expected a comma between addresses"),
+                Some(_) => return Err("expected a comma between addresses".to_owned()),
             }
         }
     }
@@ -254,50 +367,29 @@ impl Cursor<'_> {
     /// RFC 5322 section 4.4 allows.
     fn address(&mut self, out: &mut Vec<(Option<String>, String)>, in_group: bool) -> Parsed<()> {
         let words = self.words()?;
-        let display = || -> Option<String> {
-            let name = words
-                .iter()
-                .map(|w| w.text.as_str())
-                .collect::<Vec<_>>()
-                .join(" ");
-            let name = name.trim();
-            (!name.is_empty()).then(|| name.to_owned())
-        };
         match self.peek() {
             Some('<') => {
-                self.bump();
-                let end = self.s[self.pos..].find('>').ok_or("missing >")?;
-                let addr = self.s[self.pos..self.pos + end].trim();
-                self.pos += end + 1;
-                check_mailbox(addr)?;
-                out.push((display(), addr.to_owned()));
+                let addr = self.angle_addr()?;
+                check_mailbox(&addr).map_err(|why| describe(&addr, why))?;
+                out.push((display_name(&words), addr));
             }
             Some('@') => {
-                // A bare addr-spec: exactly one atom before the @.
-                let [
-                    Word {
-                        text: local,
-                        quoted: false,
-                    },
-                ] = words.as_slice()
-                else {
-                    return Err("an address with a space or quotes in its local part");
-                };
-                self.bump();
-                let start = self.pos;
-                while self
-                    .peek()
-                    .is_some_and(|c| is_word_char(c) || c == '[' || c == ']' || c == '@')
-                {
-                    self.bump();
+                // A bare addr-spec: atoms and values written together, with
+                // no space or quotes in the local part.
+                let glued = words.iter().skip(1).all(|w| !w.spaced);
+                let unquoted = words.iter().all(|w| w.origin != Origin::Quoted);
+                if words.is_empty() || !glued || !unquoted {
+                    return Err("an address with a space or quotes in its local part".to_owned());
                 }
-                let addr = format!("{local}@{}", &self.s[start..self.pos]);
-                check_mailbox(&addr)?;
+                let local: String = words.iter().map(|w| w.text.as_str()).collect();
+                self.bump();
+                let addr = format!("{local}@{}", self.domain());
+                check_mailbox(&addr).map_err(|why| describe(&addr, why))?;
                 out.push((None, addr));
             }
             Some(':') if !in_group => {
-                if display().is_none() {
-                    return Err("a group without a name");
+                if display_name(&words).is_none() {
+                    return Err("a group without a name".to_owned());
                 }
                 self.bump();
                 loop {
@@ -306,16 +398,90 @@ impl Cursor<'_> {
                     match self.bump() {
                         Some(';') => return Ok(()),
                         Some(',') => {}
-                        _ => return Err("a group without its closing ;"),
+                        _ => return Err("a group without its closing ;".to_owned()),
                     }
                 }
             }
-            Some(',' | ';') | None if words.is_empty() => {}
-            Some(',' | ';') | None => return Err("a name without an address"),
-            Some(_) => return Err("unexpected character"),
+            Some(',' | ';') | None => match words.as_slice() {
+                [] => {}
+                // A value standing alone is an address, or an error: never
+                // a list, a group or a name.
+                [
+                    Word {
+                        origin: Origin::Data,
+                        text,
+                        ..
+                    },
+                ] => {
+                    if !text.is_empty() {
+                        out.push(lone_mailbox(text)?);
+                    }
+                }
+                _ => return Err("a name without an address".to_owned()),
+            },
+            Some(_) => return Err("unexpected character".to_owned()),
         }
         Ok(())
     }
+}
+
+/// Reads a value that stands alone where an address belongs
+/// (`Cc: {{ manager }}`) as exactly one mailbox: `ana@example.org`, or a
+/// name and `<ana@example.org>`, where everything before the last `<` is
+/// the name (unquoted if it is one quoted string), commas and all.
+fn lone_mailbox(text: &str) -> Parsed<(Option<String>, String)> {
+    let Some((name, addr)) = text.strip_suffix('>').and_then(|t| t.rsplit_once('<')) else {
+        check_mailbox(text).map_err(|why| describe(text, why))?;
+        return Ok((None, text.to_owned()));
+    };
+    let addr = addr.trim();
+    check_mailbox(addr).map_err(|why| describe(addr, why))?;
+    let name = name.trim();
+    let name = match name.strip_prefix('"').and_then(|n| n.strip_suffix('"')) {
+        Some(quoted) => unescape(quoted),
+        None => name.to_owned(),
+    };
+    let name = name.split_whitespace().collect::<Vec<_>>().join(" ");
+    Ok(((!name.is_empty()).then_some(name), addr.to_owned()))
+}
+
+/// Undoes RFC 5322 quoted-pair escapes (`\"` is `"`).
+fn unescape(quoted: &str) -> String {
+    let mut out = String::with_capacity(quoted.len());
+    let mut chars = quoted.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => out.extend(chars.next()),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Says why `addr` is not an address, in words that point at the fix.
+fn describe(addr: &str, why: &str) -> String {
+    if addr.contains([',', ';']) {
+        format!(
+            "{addr:?} is not one email address (a value standing alone is one address; \
+             to use it as a list of addresses, write {{{{ column | raw }}}})"
+        )
+    } else {
+        format!("{addr:?} is not an email address: {why}")
+    }
+}
+
+/// The display name the words make: text joined as written, each run of
+/// whitespace as one space.
+fn display_name(words: &[Word]) -> Option<String> {
+    let mut name = String::new();
+    for word in words {
+        if word.spaced && !name.is_empty() {
+            name.push(' ');
+        }
+        name.push_str(&word.text);
+    }
+    let name = name.split_whitespace().collect::<Vec<_>>().join(" ");
+    (!name.is_empty()).then_some(name)
 }
 
 #[cfg(test)]
@@ -366,9 +532,10 @@ mod tests {
     }
 
     #[test]
-    fn one_line_removes_line_breaks() {
-        assert_eq!(one_line(" Eve\r\nBcc: x@evil \n"), "Eve  Bcc: x@evil");
-        assert_eq!(one_line("a\rb"), "a b");
+    fn one_line_removes_line_breaks_and_controls() {
+        assert_eq!(one_line(" Eve\r\nBcc: x@evil \n"), "Eve Bcc: x@evil");
+        assert_eq!(one_line("a\rb\t\u{7}c\u{2028}d"), "a b c d");
+        assert_eq!(one_line("\u{1} a \u{2}"), "\u{1} a \u{2}");
     }
 
     #[test]

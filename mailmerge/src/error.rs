@@ -21,11 +21,39 @@ pub enum MergeError {
         reason: String,
     },
 
-    /// The header row names no `email` (or `e-mail`, `address`) column.
-    #[error("recipients: no email column (looked for email, e-mail, address); found {found:?}")]
+    /// The header row has no column that holds addresses, and the file is
+    /// not a bare list of addresses either.
+    #[error("{}", no_email_column(found, *delimiter))]
     NoEmailColumn {
         /// The column names that the header row does have.
         found: Vec<String>,
+        /// The delimiter the header row was split with.
+        delimiter: u8,
+    },
+
+    /// A column named in [`ReadOptions`](crate::ReadOptions) is not in the
+    /// header row.
+    #[error(
+        "recipients: {option} {name:?}: no such column; the columns are {}",
+        list(found)
+    )]
+    NoSuchColumn {
+        /// The option that named it (`--email-column`, `--name-column`).
+        option: &'static str,
+        /// The name given.
+        name: String,
+        /// The column names that the header row does have.
+        found: Vec<String>,
+    },
+
+    /// [`ReadOptions::encoding`](crate::ReadOptions::encoding) names no
+    /// encoding known to the WHATWG Encoding Standard.
+    #[error(
+        "recipients: unknown encoding {label:?} (try utf-8, windows-1252, latin1, utf-16le or utf-16be)"
+    )]
+    UnknownEncoding {
+        /// The label given.
+        label: String,
     },
 
     /// Two header columns have the same name, so a template variable would
@@ -80,7 +108,10 @@ pub enum MergeError {
 
     /// The template uses a variable that the recipients file has no column for.
     #[error(
-        "template uses {name:?}, but the recipients have no such column (columns: {available:?})"
+        "template uses {name:?}, but the recipients have no such column (columns: {}; a header \
+         that is not a plain name is written in lower case with _ for spaces and signs, \
+         \"E-mail Address\" as e_mail_address, or as row[\"E-mail Address\"])",
+        list(available)
     )]
     MissingColumn {
         /// The variable the template uses.
@@ -127,4 +158,44 @@ pub enum MergeError {
         #[source]
         source: io::Error,
     },
+}
+
+/// Column names as a user reads them: `"a", "b"`.
+fn list(names: &[String]) -> String {
+    names
+        .iter()
+        .map(|n| format!("{n:?}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Says that no address column was found, and what to do about it: a file
+/// whose one column holds another delimiter was most likely split wrong.
+fn no_email_column(found: &[String], delimiter: u8) -> String {
+    if let [only] = found {
+        for (d, word) in [
+            (';', "semicolons"),
+            ('\t', "tabs"),
+            (',', "commas"),
+            ('|', "bars"),
+        ] {
+            if only.contains(d) && char::from(delimiter) != d {
+                let flag = if d == '\t' {
+                    "tab".to_owned()
+                } else {
+                    format!("'{d}'")
+                };
+                return format!(
+                    "recipients: found one column {only:?}: is the file separated by {word}? \
+                     try --delimiter {flag}"
+                );
+            }
+        }
+    }
+    format!(
+        "recipients: no column of email addresses (looked for headers like \"email\", \
+         \"E-mail Address\", \"Primary Email\", \"E-mail 1 - Value\"); the columns are {}; \
+         name the right one with --email-column",
+        list(found)
+    )
 }

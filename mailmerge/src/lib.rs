@@ -8,9 +8,9 @@
 //! The `buzon send` command does the files, the network and the journal.
 //!
 //! ```
-//! use mailmerge::{read_recipients, RenderContext, Template};
+//! use mailmerge::{read_recipients, ReadOptions, RenderContext, Template};
 //!
-//! let recipients = read_recipients(b"email,name\nana@example.org,Ana\n", true)?;
+//! let recipients = read_recipients(b"email,name\nana@example.org,Ana\n", &ReadOptions::default())?;
 //! let template = Template::parse("Subject: Hello {{ name }}\n\nHi {{ name }}!\n", None)?;
 //! template.check_columns(&recipients.columns)?;
 //!
@@ -28,7 +28,10 @@
 //! ```
 
 mod address;
+mod columns;
+mod csv_text;
 mod error;
+mod header_text;
 mod message;
 mod recipients;
 mod template;
@@ -36,5 +39,5 @@ mod template;
 pub use address::check_mailbox;
 pub use error::MergeError;
 pub use message::content_type_for;
-pub use recipients::{Recipients, Row, RowError, read_recipients};
+pub use recipients::{ReadOptions, Recipients, Row, RowError, read_recipients};
 pub use template::{RenderContext, Rendered, Template};

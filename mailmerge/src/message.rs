@@ -6,14 +6,13 @@
 //! they are derived from the Message-ID here instead, and the same inputs
 //! always give the same bytes.
 
+use crate::header_text;
 use mail_builder::MessageBuilder;
 use mail_builder::headers::HeaderType;
-use mail_builder::headers::address::Address;
 use mail_builder::headers::content_type::ContentType;
 use mail_builder::headers::date::Date;
 use mail_builder::headers::message_id::MessageId;
 use mail_builder::headers::raw::Raw;
-use mail_builder::headers::text::Text;
 use mail_builder::mime::{BodyPart, MimePart};
 
 /// A display name (if any) and an address.
@@ -139,87 +138,26 @@ pub(crate) fn build(draft: Draft) -> Vec<u8> {
         .expect("writing to a Vec cannot fail")
 }
 
-/// An unstructured header value (RFC 5322 section 3.2.5).
+/// An unstructured header value (RFC 5322 section 3.2.5), folded by
+/// mail-builder at the spaces [`header_text`] leaves.
 fn unstructured(value: String) -> HeaderType<'static> {
-    if looks_encoded(&value) {
-        Raw::new(encoded_words(&value)).into()
-    } else {
-        Text::new(value).into()
-    }
+    Raw::new(header_text::unstructured(&value)).into()
 }
 
 /// An address-list header value.
+///
+/// Written here rather than by mail-builder, which splits encoded words in
+/// the middle of words and quotes names that hold encoded words. Addresses
+/// were checked (no spaces, controls or specials), so they go as they are.
 fn address(list: &[Mailbox]) -> HeaderType<'static> {
-    if list
+    let items: Vec<String> = list
         .iter()
-        .any(|(name, _)| name.as_deref().is_some_and(looks_encoded))
-    {
-        // Written here rather than by mail-builder, which would put the name
-        // in a quoted string that many decoders decode anyway. Addresses were
-        // checked (no spaces, controls or specials), so they go as they are.
-        let items: Vec<String> = list
-            .iter()
-            .map(|(name, email)| match name {
-                Some(name) => format!("{} <{email}>", encoded_words(name)),
-                None => format!("<{email}>"),
-            })
-            .collect();
-        return Raw::new(items.join(", ")).into();
-    }
-    Address::new_list(
-        list.iter()
-            .map(|(name, email)| Address::new_address(name.clone(), email.clone()))
-            .collect(),
-    )
-    .into()
-}
-
-/// Whether a decoder might take part of `value` for an RFC 2047 encoded
-/// word. mail-builder writes such ASCII text as it is, and a CSV value
-/// `=?utf-8?q?x?=` would then reach the reader as `x`.
-fn looks_encoded(value: &str) -> bool {
-    value.contains("=?")
-}
-
-/// Encodes `value` as RFC 2047 "B" encoded words, each within the 75
-/// characters of RFC 2047 section 2, split only between characters
-/// (section 5 forbids splitting one), separated by spaces where the header
-/// may fold.
-fn encoded_words(value: &str) -> String {
-    // 45 input bytes make 60 base64 characters; with `=?utf-8?B?` and `?=`
-    // that is 72.
-    const MAX_CHUNK: usize = 45;
-    let mut words = Vec::new();
-    let mut rest = value;
-    while !rest.is_empty() {
-        let mut end = rest.len().min(MAX_CHUNK);
-        while !rest.is_char_boundary(end) {
-            end -= 1;
-        }
-        let (chunk, tail) = rest.split_at(end);
-        words.push(format!("=?utf-8?B?{}?=", base64(chunk.as_bytes())));
-        rest = tail;
-    }
-    words.join(" ")
-}
-
-fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |n, (i, &b)| n | u32::from(b) << (16 - 8 * i));
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(char::from(ALPHABET[(n >> (18 - 6 * i) & 63) as usize]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
+        .map(|(name, email)| match name {
+            Some(name) => format!("{} <{email}>", header_text::phrase(name)),
+            None => email.clone(),
+        })
+        .collect();
+    Raw::new(items.join(", ")).into()
 }
 
 fn multipart(subtype: &str, boundary: &str) -> ContentType<'static> {
@@ -317,56 +255,6 @@ mod tests {
             "report.pdf"
         );
         assert_eq!(Attachment::new(r"C:\x\y.txt", vec![]).filename, "y.txt");
-    }
-
-    #[test]
-    fn base64_matches_rfc4648_vectors() {
-        for (input, want) in [
-            ("", ""),
-            ("f", "Zg=="),
-            ("fo", "Zm8="),
-            ("foo", "Zm9v"),
-            ("foob", "Zm9vYg=="),
-            ("fooba", "Zm9vYmE="),
-            ("foobar", "Zm9vYmFy"),
-        ] {
-            assert_eq!(base64(input.as_bytes()), want, "{input}");
-        }
-    }
-
-    #[test]
-    fn encoded_words_stay_short_and_split_between_characters() {
-        let value = "日本語".repeat(20) + "=?x?q?y?=";
-        let words = encoded_words(&value);
-        let mut decoded = Vec::new();
-        for word in words.split(' ') {
-            assert!(word.len() <= 75, "{word}");
-            let b64 = word
-                .strip_prefix("=?utf-8?B?")
-                .unwrap()
-                .strip_suffix("?=")
-                .unwrap();
-            let bytes = decode64(b64);
-            // Every word holds whole characters.
-            decoded.push(String::from_utf8(bytes).unwrap());
-        }
-        assert_eq!(decoded.concat(), value);
-    }
-
-    fn decode64(s: &str) -> Vec<u8> {
-        let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-        let mut bits = 0u32;
-        let mut count = 0;
-        let mut out = Vec::new();
-        for c in s.bytes().filter(|&c| c != b'=') {
-            bits = bits << 6 | alphabet.iter().position(|&a| a == c).unwrap() as u32;
-            count += 6;
-            if count >= 8 {
-                count -= 8;
-                out.push((bits >> count) as u8);
-            }
-        }
-        out
     }
 
     #[test]

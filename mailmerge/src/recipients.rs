@@ -2,21 +2,56 @@
 //!
 //! Two shapes are accepted:
 //!
-//! * a header row naming an `email` column (also spelled `e-mail` or
-//!   `address`, in any case), an optional `name` column and any other
+//! * a header row naming an address column (`email`, or what address-book
+//!   exports call it: `E-mail Address`, `Primary Email`, `E-mail 1 - Value`;
+//!   see the `columns` module), optional name columns and any other
 //!   columns, which become template variables;
 //! * the shape the original tool took: no header, just addresses, one or
 //!   several per line. It is recognised when the first record names no email
 //!   column and every non-empty field in it is an address.
+//!
+//! The file may be UTF-8 (with or without a byte-order mark), UTF-16 with a
+//! byte-order mark, or Windows-1252, and separated by `,`, `;`, tabs or `|`
+//! (see the `csv_text` module).
 
 use crate::MergeError;
 use crate::address::check_mailbox;
+use crate::columns::{self, Roles};
+use crate::csv_text;
 use std::collections::{BTreeMap, BTreeSet};
 
-/// Header names that identify the address column, in order of preference: a
-/// file with both `email` and `address` columns most likely uses `address`
-/// for a postal address.
-const EMAIL_COLUMNS: [&str; 3] = ["email", "e-mail", "address"];
+/// How to read a recipients file. The default reads any of the shapes above
+/// and skips bad rows.
+///
+/// ```
+/// use mailmerge::{ReadOptions, read_recipients};
+///
+/// let csv = b"Mail;Naam\nana@example.org;Ana\n";
+/// let options = ReadOptions {
+///     email_column: Some("Mail".into()),
+///     name_column: Some("Naam".into()),
+///     ..ReadOptions::default()
+/// };
+/// let r = read_recipients(csv, &options)?;
+/// assert_eq!(r.delimiter, b';');
+/// assert_eq!(r.rows[0].name.as_deref(), Some("Ana"));
+/// # Ok::<(), mailmerge::MergeError>(())
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReadOptions {
+    /// Stop at the first bad row ([`MergeError::BadRow`]) instead of
+    /// skipping it.
+    pub strict: bool,
+    /// The field delimiter; found from the header line when `None`.
+    pub delimiter: Option<u8>,
+    /// The file's encoding, as any WHATWG label (`utf-8`, `windows-1252`,
+    /// `latin1`, `utf-16le`...); found from the bytes when `None`.
+    pub encoding: Option<String>,
+    /// The header of the address column; found by name when `None`.
+    pub email_column: Option<String>,
+    /// The header of the name column; found by name when `None`.
+    pub name_column: Option<String>,
+}
 
 /// The recipients read from one CSV file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,6 +65,23 @@ pub struct Recipients {
     pub skipped: Vec<RowError>,
     /// Whether the file was the headerless "bare addresses" shape.
     pub headerless: bool,
+    /// The encoding the file was read in (`UTF-8`, `UTF-16LE`,
+    /// `windows-1252`...).
+    pub encoding: &'static str,
+    /// The field delimiter used.
+    pub delimiter: u8,
+    /// The header of the column the addresses came from (`None` when
+    /// headerless).
+    pub email_column: Option<String>,
+    /// The header of the column the names came from, if any.
+    pub name_column: Option<String>,
+    /// The headers of the first, middle and last name columns found, joined
+    /// into the name where [`name_column`](Self::name_column) is absent or
+    /// empty.
+    pub name_parts: Vec<String>,
+    /// What the user should know about how the file was read (an encoding
+    /// that had to be guessed, say). The rows are usable all the same.
+    pub warnings: Vec<String>,
 }
 
 /// One recipient.
@@ -43,7 +95,8 @@ pub struct Row {
     pub index: usize,
     /// The address, trimmed and checked with [`check_mailbox`].
     pub email: String,
-    /// The `name` column, trimmed; `None` when absent or empty.
+    /// The name: the name column, or the first, middle and last name columns
+    /// joined with spaces; trimmed; `None` when absent or empty.
     pub name: Option<String>,
     /// Every named column by header name, including the email and name
     /// columns (both trimmed). Other values are kept exactly as in the file.
@@ -55,81 +108,138 @@ pub struct Row {
 pub struct RowError {
     /// 1-based line in the file where the record starts.
     pub line: u64,
-    /// What is wrong with it.
+    /// What is wrong with it, naming the column.
     pub reason: String,
 }
 
-/// Reads recipients from CSV bytes.
+/// Reads recipients from the bytes of a CSV file.
 ///
-/// With `strict`, the first bad row is an error
+/// With [`ReadOptions::strict`], the first bad row is an error
 /// ([`MergeError::BadRow`]); without it, bad rows land in
 /// [`Recipients::skipped`] and the rest are returned.
 ///
 /// ```
+/// use mailmerge::{ReadOptions, read_recipients};
+///
 /// let csv = "email,name,plan\nana@example.org,Ana,gold\nbroken,Bo,free\n";
-/// let r = mailmerge::read_recipients(csv.as_bytes(), false).unwrap();
+/// let r = read_recipients(csv.as_bytes(), &ReadOptions::default())?;
 /// assert_eq!(r.columns, ["email", "name", "plan"]);
 /// assert_eq!(r.rows[0].name.as_deref(), Some("Ana"));
 /// assert_eq!(r.rows[0].fields["plan"], "gold");
 /// assert_eq!(r.skipped[0].line, 3);
 ///
-/// assert!(mailmerge::read_recipients(csv.as_bytes(), true).is_err());
+/// let strict = ReadOptions { strict: true, ..ReadOptions::default() };
+/// assert!(read_recipients(csv.as_bytes(), &strict).is_err());
+///
+/// // An Outlook export: the address column and the name parts are found.
+/// let outlook = b"First Name,Last Name,E-mail Address\nAda,Lovelace,ada@example.org\n";
+/// let r = read_recipients(outlook, &ReadOptions::default())?;
+/// assert_eq!(r.rows[0].email, "ada@example.org");
+/// assert_eq!(r.rows[0].name.as_deref(), Some("Ada Lovelace"));
 ///
 /// // The bare shape: addresses only, no header.
-/// let r = mailmerge::read_recipients(b"a@x.org,b@y.org\n", true).unwrap();
+/// let r = read_recipients(b"a@x.org,b@y.org\n", &strict)?;
 /// assert!(r.headerless);
 /// assert_eq!(r.rows.len(), 2);
+/// # Ok::<(), mailmerge::MergeError>(())
 /// ```
-pub fn read_recipients(csv: &[u8], strict: bool) -> Result<Recipients, MergeError> {
-    // Spreadsheet programs like to start UTF-8 exports with a BOM; it must
-    // not become part of the first column's name.
-    let data = csv.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(csv);
+pub fn read_recipients(csv: &[u8], options: &ReadOptions) -> Result<Recipients, MergeError> {
+    let decoded = csv_text::decode(csv, options.encoding.as_deref())?;
+    let warnings: Vec<String> = decoded.warning.into_iter().collect();
+    let (sep, text, first_line) = match csv_text::sep_line(&decoded.text) {
+        Some((sep, rest)) => (Some(sep), rest, 2),
+        None => (None, decoded.text.as_str(), 1),
+    };
+    let delimiter = options
+        .delimiter
+        .or(sep)
+        .unwrap_or_else(|| csv_text::detect_delimiter(text));
+
+    let data = text.as_bytes();
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
+        .delimiter(delimiter)
         // Field counts are checked here, per row, so that one short row is a
         // skippable RowError rather than the end of the file.
         .flexible(true)
         .from_reader(data);
-    let mut lines = Lines::new(data);
-    let mut records = reader.byte_records();
+    let mut lines = Lines::new(data, first_line);
+    let mut records = reader.records();
 
     let first = match records.next() {
         None => return Err(MergeError::Empty),
         Some(first) => first.map_err(csv_error)?,
     };
-    let first_line = lines.of(&first);
-    let first_fields = decode(&first).map_err(|reason| MergeError::BadRow {
-        line: first_line,
-        reason,
-    })?;
-    let names: Vec<String> = first_fields.iter().map(|f| f.trim().to_owned()).collect();
+    let first_line = lines.of(first.position());
+    let names: Vec<String> = first.iter().map(|f| f.trim().to_owned()).collect();
 
     let mut out = Recipients {
         columns: Vec::new(),
         rows: Vec::new(),
         skipped: Vec::new(),
         headerless: false,
-    };
-    let mut sink = Sink {
-        out: &mut out,
-        strict,
+        encoding: decoded.encoding,
+        delimiter,
+        email_column: None,
+        name_column: None,
+        name_parts: Vec::new(),
+        warnings: Vec::new(),
     };
 
-    if let Some(email_idx) = email_column(&names) {
+    let email_idx = match &options.email_column {
+        Some(wanted) => {
+            Some(
+                columns::named(&names, wanted).ok_or_else(|| MergeError::NoSuchColumn {
+                    option: "--email-column",
+                    name: wanted.clone(),
+                    found: names.clone(),
+                })?,
+            )
+        }
+        None => columns::email_column(&names),
+    };
+    if let Some(email) = email_idx {
         check_duplicates(&names)?;
-        let name_idx = names.iter().position(|n| n.eq_ignore_ascii_case("name"));
+        let (name, name_parts) = match &options.name_column {
+            Some(wanted) => {
+                let i = columns::named(&names, wanted).ok_or_else(|| MergeError::NoSuchColumn {
+                    option: "--name-column",
+                    name: wanted.clone(),
+                    found: names.clone(),
+                })?;
+                (Some(i), Vec::new())
+            }
+            None => columns::name_columns(&names, email),
+        };
         let header = Header {
             columns: names.clone(),
-            email_idx,
-            name_idx,
+            roles: Roles {
+                email,
+                name,
+                name_parts,
+            },
+        };
+        out.email_column = Some(names[email].clone());
+        out.name_column = header.roles.name.map(|i| names[i].clone());
+        out.name_parts = header
+            .roles
+            .name_parts
+            .iter()
+            .map(|&i| names[i].clone())
+            .collect();
+        let mut sink = Sink {
+            out: &mut out,
+            strict: options.strict,
         };
         for (index, record) in records.enumerate() {
             let record = record.map_err(csv_error)?;
-            let line = lines.of(&record);
-            let row = decode(&record).and_then(|fields| header.row(line, index, &fields));
+            let line = lines.of(record.position());
+            let fields: Vec<String> = record.iter().map(str::to_owned).collect();
+            let row = header.row(line, index, &fields, delimiter);
             sink.push(line, row)?;
         }
         out.columns = names;
+        out.warnings = warnings;
         return Ok(out);
     }
 
@@ -138,18 +248,28 @@ pub fn read_recipients(csv: &[u8], strict: bool) -> Result<Recipients, MergeErro
             .iter()
             .all(|n| n.is_empty() || check_mailbox(n).is_ok());
     if !looks_headerless {
-        return Err(MergeError::NoEmailColumn { found: names });
+        return Err(MergeError::NoEmailColumn {
+            found: names,
+            delimiter,
+        });
     }
 
+    let mut sink = Sink {
+        out: &mut out,
+        strict: options.strict,
+    };
     let mut index = 0;
-    sink.headerless_record(first_line, Ok(first_fields), &mut index)?;
+    let first_fields: Vec<String> = first.iter().map(str::to_owned).collect();
+    sink.headerless_record(first_line, first_fields, &mut index)?;
     for record in records {
         let record = record.map_err(csv_error)?;
-        let line = lines.of(&record);
-        sink.headerless_record(line, decode(&record), &mut index)?;
+        let line = lines.of(record.position());
+        let fields = record.iter().map(str::to_owned).collect();
+        sink.headerless_record(line, fields, &mut index)?;
     }
     out.columns = vec!["email".to_owned()];
     out.headerless = true;
+    out.warnings = warnings;
     Ok(out)
 }
 
@@ -173,13 +293,9 @@ impl Sink<'_> {
     fn headerless_record(
         &mut self,
         line: u64,
-        fields: Result<Vec<String>, String>,
+        fields: Vec<String>,
         index: &mut usize,
     ) -> Result<(), MergeError> {
-        let fields = match fields {
-            Ok(fields) => fields,
-            Err(reason) => return self.push(line, Err(reason)),
-        };
         for field in fields {
             let email = field.trim();
             if email.is_empty() {
@@ -193,7 +309,7 @@ impl Sink<'_> {
                     name: None,
                     fields: BTreeMap::from([("email".to_owned(), email.to_owned())]),
                 }),
-                Err(why) => Err(format!("invalid address {email:?}: {why}")),
+                Err(why) => Err(format!("{email:?} is not an email address: {why}")),
             };
             *index += 1;
             self.push(line, row)?;
@@ -205,29 +321,51 @@ impl Sink<'_> {
 /// The shape of a file with a header row.
 struct Header {
     columns: Vec<String>,
-    email_idx: usize,
-    name_idx: Option<usize>,
+    roles: Roles,
 }
 
 impl Header {
-    fn row(&self, line: u64, index: usize, fields: &[String]) -> Result<Row, String> {
+    fn row(
+        &self,
+        line: u64,
+        index: usize,
+        fields: &[String],
+        delimiter: u8,
+    ) -> Result<Row, String> {
         if fields.len() != self.columns.len() {
             return Err(format!(
-                "expected {} fields, found {}",
+                "{} fields where the header has {}: a missing or extra {} (or a quote left open) on this line?",
+                fields.len(),
                 self.columns.len(),
-                fields.len()
+                csv_text::describe_delimiter(delimiter),
             ));
         }
-        let email = fields[self.email_idx].trim();
+        let column = &self.columns[self.roles.email];
+        let email = fields[self.roles.email].trim();
         if email.is_empty() {
-            return Err("empty email".to_owned());
+            return Err(format!("column {column:?} is empty: no address to send to"));
         }
-        check_mailbox(email).map_err(|why| format!("invalid address {email:?}: {why}"))?;
-        let name = self
-            .name_idx
+        check_mailbox(email).map_err(|why| {
+            format!("column {column:?}: {email:?} is not an email address: {why}")
+        })?;
+        let whole = self
+            .roles
+            .name
             .map(|i| fields[i].trim())
-            .filter(|n| !n.is_empty())
-            .map(str::to_owned);
+            .filter(|n| !n.is_empty());
+        let name = match whole {
+            Some(name) => Some(name.to_owned()),
+            None => {
+                let parts: Vec<&str> = self
+                    .roles
+                    .name_parts
+                    .iter()
+                    .map(|&i| fields[i].trim())
+                    .filter(|p| !p.is_empty())
+                    .collect();
+                (!parts.is_empty()).then(|| parts.join(" "))
+            }
+        };
         let fields = self
             .columns
             .iter()
@@ -236,7 +374,7 @@ impl Header {
             // template variable, so it is not kept.
             .filter(|(_, column)| !column.is_empty())
             .map(|(i, column)| {
-                let value = if i == self.email_idx || Some(i) == self.name_idx {
+                let value = if i == self.roles.email || Some(i) == self.roles.name {
                     fields[i].trim()
                 } else {
                     fields[i].as_str()
@@ -254,12 +392,6 @@ impl Header {
     }
 }
 
-fn email_column(names: &[String]) -> Option<usize> {
-    EMAIL_COLUMNS
-        .iter()
-        .find_map(|want| names.iter().position(|n| n.eq_ignore_ascii_case(want)))
-}
-
 fn check_duplicates(names: &[String]) -> Result<(), MergeError> {
     let mut seen = BTreeSet::new();
     for name in names.iter().filter(|n| !n.is_empty()) {
@@ -268,17 +400,6 @@ fn check_duplicates(names: &[String]) -> Result<(), MergeError> {
         }
     }
     Ok(())
-}
-
-fn decode(record: &csv::ByteRecord) -> Result<Vec<String>, String> {
-    record
-        .iter()
-        .enumerate()
-        .map(|(i, field)| {
-            String::from_utf8(field.to_vec())
-                .map_err(|_| format!("invalid UTF-8 in field {}", i + 1))
-        })
-        .collect()
 }
 
 /// Finds the 1-based line where records start.
@@ -295,17 +416,18 @@ struct Lines<'a> {
 }
 
 impl<'a> Lines<'a> {
-    fn new(data: &'a [u8]) -> Self {
+    /// `first_line` is the line `data` starts on (2 after a `sep=` line).
+    fn new(data: &'a [u8], first_line: u64) -> Self {
         Lines {
             data,
             offset: 0,
-            line: 1,
+            line: first_line,
         }
     }
 
-    fn of(&mut self, record: &csv::ByteRecord) -> u64 {
+    fn of(&mut self, position: Option<&csv::Position>) -> u64 {
         // The reader records a position for every record it returns.
-        let mut start = record.position().map_or(0, |p| p.byte() as usize);
+        let mut start = position.map_or(0, |p| p.byte() as usize);
         // A record's recorded start may sit on the line break before it.
         while matches!(self.data.get(start), Some(b'\r' | b'\n')) {
             start += 1;
@@ -333,8 +455,15 @@ fn csv_error(err: csv::Error) -> MergeError {
 mod tests {
     use super::*;
 
+    fn opts(strict: bool) -> ReadOptions {
+        ReadOptions {
+            strict,
+            ..ReadOptions::default()
+        }
+    }
+
     fn read(text: &str, strict: bool) -> Recipients {
-        read_recipients(text.as_bytes(), strict).unwrap()
+        read_recipients(text.as_bytes(), &opts(strict)).unwrap()
     }
 
     #[test]
@@ -364,7 +493,7 @@ mod tests {
 
     #[test]
     fn bom_is_not_part_of_the_first_column() {
-        let r = read_recipients(b"\xEF\xBB\xBFemail,name\na@x.org,A\n", true).unwrap();
+        let r = read_recipients(b"\xEF\xBB\xBFemail,name\na@x.org,A\n", &opts(true)).unwrap();
         assert_eq!(r.columns, ["email", "name"]);
         assert_eq!(r.rows[0].line, 2);
     }
@@ -391,19 +520,29 @@ mod tests {
         assert_eq!(emails, [("a@x.org", 0), ("e@v.org", 5)]);
         let lines: Vec<_> = r.skipped.iter().map(|s| s.line).collect();
         assert_eq!(lines, [3, 4, 5, 6]);
-        assert_eq!(r.skipped[0].reason, "empty email");
+        assert_eq!(
+            r.skipped[0].reason,
+            r#"column "email" is empty: no address to send to"#
+        );
         assert!(
             r.skipped[1].reason.contains("not-an-address"),
             "{:?}",
             r.skipped[1]
         );
-        assert_eq!(r.skipped[2].reason, "expected 2 fields, found 1");
-        assert_eq!(r.skipped[3].reason, "expected 2 fields, found 3");
+        assert_eq!(
+            r.skipped[2].reason,
+            "1 fields where the header has 2: a missing or extra ',' (or a quote left open) on this line?"
+        );
+        assert!(
+            r.skipped[3]
+                .reason
+                .starts_with("3 fields where the header has 2")
+        );
     }
 
     #[test]
     fn strict_stops_at_the_first_bad_row() {
-        let err = read_recipients(b"email\na@x.org\nbad\nworse\n", true).unwrap_err();
+        let err = read_recipients(b"email\na@x.org\nbad\nworse\n", &opts(true)).unwrap_err();
         assert!(
             matches!(err, MergeError::BadRow { line: 3, ref reason } if reason.contains("bad")),
             "{err}"
@@ -411,16 +550,72 @@ mod tests {
     }
 
     #[test]
-    fn invalid_utf8_is_a_bad_row_with_its_line() {
-        let csv = b"email,name\na@x.org,A\nb@y.org,\xFF\xFE\nc@z.org,C\n";
-        let r = read_recipients(csv, false).unwrap();
-        assert_eq!(r.rows.len(), 2);
-        assert_eq!(r.skipped[0].line, 3);
-        assert!(r.skipped[0].reason.contains("UTF-8"));
-        let err = read_recipients(csv, true).unwrap_err();
-        assert!(matches!(err, MergeError::BadRow { line: 3, .. }), "{err}");
-        let err = read_recipients(b"em\xFFail\na@x.org\n", false).unwrap_err();
-        assert!(matches!(err, MergeError::BadRow { line: 1, .. }), "{err}");
+    fn windows_1252_is_read_with_a_warning() {
+        let csv = b"email;name\na@x.org;Jos\xe9\nb@y.org;Zo\xeb \x93Z\x94\n";
+        let r = read_recipients(csv, &opts(true)).unwrap();
+        assert_eq!(r.encoding, "windows-1252");
+        assert_eq!(r.delimiter, b';');
+        let names: Vec<_> = r.rows.iter().map(|r| r.name.as_deref().unwrap()).collect();
+        assert_eq!(names, ["José", "Zoë \u{201c}Z\u{201d}"]);
+        assert_eq!(r.warnings.len(), 1, "{:?}", r.warnings);
+    }
+
+    #[test]
+    fn excel_sep_line_sets_the_delimiter_and_counts_as_a_line() {
+        let r = read("sep=;\r\nemail;name\r\na@x.org;\"Smith; Ann\"\r\n", true);
+        assert_eq!(r.columns, ["email", "name"]);
+        assert_eq!(r.rows[0].name.as_deref(), Some("Smith; Ann"));
+        assert_eq!(r.rows[0].line, 3);
+    }
+
+    #[test]
+    fn name_parts_are_joined_where_there_is_no_name() {
+        let r = read(
+            "Display Name,First Name,Last Name,Primary Email\n,Ada,Lovelace,a@x.org\nThe Count,Ada,,b@y.org\n,,,c@z.org\n",
+            true,
+        );
+        let names: Vec<_> = r.rows.iter().map(|r| r.name.as_deref()).collect();
+        assert_eq!(names, [Some("Ada Lovelace"), Some("The Count"), None]);
+        assert_eq!(r.email_column.as_deref(), Some("Primary Email"));
+        assert_eq!(r.name_column.as_deref(), Some("Display Name"));
+        assert_eq!(r.name_parts, ["First Name", "Last Name"]);
+    }
+
+    #[test]
+    fn columns_named_in_the_options() {
+        let csv = b"Mail,Naam,Email\na@x.org,Ana,not-used\n";
+        let options = ReadOptions {
+            email_column: Some("mail".into()),
+            name_column: Some("NAAM".into()),
+            ..opts(true)
+        };
+        let r = read_recipients(csv, &options).unwrap();
+        assert_eq!(
+            (r.rows[0].email.as_str(), r.rows[0].name.as_deref()),
+            ("a@x.org", Some("Ana"))
+        );
+        let options = ReadOptions {
+            email_column: Some("Correo".into()),
+            ..opts(true)
+        };
+        let err = read_recipients(csv, &options).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            r#"recipients: --email-column "Correo": no such column; the columns are "Mail", "Naam", "Email""#
+        );
+    }
+
+    #[test]
+    fn a_wrong_delimiter_is_named_in_the_error() {
+        let options = ReadOptions {
+            delimiter: Some(b','),
+            ..opts(false)
+        };
+        let err = read_recipients(b"email;name\na@x.org;A\n", &options).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            r#"recipients: found one column "email;name": is the file separated by semicolons? try --delimiter ';'"#
+        );
     }
 
     #[test]
@@ -451,36 +646,37 @@ mod tests {
             r.skipped,
             [RowError {
                 line: 4,
-                reason: "invalid address \"broken\": no @ in address".into()
+                reason: "\"broken\" is not an email address: no @ in address".into()
             }]
         );
-        let err = read_recipients(b"a@x.org\nbroken\n", true).unwrap_err();
+        let err = read_recipients(b"a@x.org\nbroken\n", &opts(true)).unwrap_err();
         assert!(matches!(err, MergeError::BadRow { line: 2, .. }));
     }
 
     #[test]
     fn header_without_email_column_names_the_columns() {
-        let err = read_recipients(b"mail,name\na@x.org,A\n", false).unwrap_err();
+        let err = read_recipients(b"id,name\na@x.org,A\n", &opts(false)).unwrap_err();
         match err {
-            MergeError::NoEmailColumn { found } => assert_eq!(found, ["mail", "name"]),
-            other => panic!("{other}"),
+            MergeError::NoEmailColumn { ref found, .. } => assert_eq!(found, &["id", "name"]),
+            ref other => panic!("{other}"),
         }
+        assert!(err.to_string().contains("--email-column"), "{err}");
         // One address among non-addresses is not the bare shape either.
-        let err = read_recipients(b"a@x.org,Ana\n", false).unwrap_err();
+        let err = read_recipients(b"a@x.org,Ana\n", &opts(false)).unwrap_err();
         assert!(matches!(err, MergeError::NoEmailColumn { .. }));
     }
 
     #[test]
     fn empty_input_and_duplicate_columns_are_errors() {
         assert!(matches!(
-            read_recipients(b"", false),
+            read_recipients(b"", &opts(false)),
             Err(MergeError::Empty)
         ));
         assert!(matches!(
-            read_recipients(b"\xEF\xBB\xBF", false),
+            read_recipients(b"\xEF\xBB\xBF", &opts(false)),
             Err(MergeError::Empty)
         ));
-        let err = read_recipients(b"email,x,x\n", false).unwrap_err();
+        let err = read_recipients(b"email,x,x\n", &opts(false)).unwrap_err();
         assert!(matches!(err, MergeError::DuplicateColumn { ref name } if name == "x"));
     }
 

@@ -6,10 +6,11 @@
 //! never which headers exist (RFC 5322 section 2.2: a field ends at CRLF).
 
 use crate::MergeError;
-use crate::address::{one_line, parse_address_list};
+use crate::address::{DATA_END, DATA_START, one_line, parse_address_list, without_markers};
+use crate::columns::variable_name;
 use crate::message::{Attachment, Draft, build};
 use minijinja::syntax::SyntaxConfig;
-use minijinja::{AutoEscape, Environment, UndefinedBehavior, Value};
+use minijinja::{AutoEscape, Environment, Output, State, UndefinedBehavior, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io;
 
@@ -17,9 +18,15 @@ use std::io;
 const TEXT_BODY: &str = "body";
 /// minijinja name of the HTML body template; the only one auto-escaped.
 const HTML_BODY: &str = "html body";
+/// Start of the minijinja names of header templates.
+const HEADER: &str = "header ";
+/// Start of the minijinja names of address header templates, whose values
+/// are marked as data (see [`DATA_START`]).
+const ADDRESS_HEADER: &str = "address header ";
 
-/// Variables every row defines, whatever its columns.
-const ALWAYS_DEFINED: [&str; 2] = ["email", "name"];
+/// Variables every row defines, whatever its columns: the checked address,
+/// the name, and `row`, every column by its exact header.
+const ALWAYS_DEFINED: [&str; 3] = ["email", "name", "row"];
 
 /// Headers the merge writes itself; a template that sets them would produce
 /// duplicates or a body that does not match its `Content-Type`.
@@ -63,6 +70,15 @@ impl Kind {
     fn is_single(self) -> bool {
         !matches!(self, Kind::Attach | Kind::Other)
     }
+
+    /// Whether the value is an address list, where substituted values are
+    /// data rather than syntax.
+    fn holds_addresses(self) -> bool {
+        matches!(
+            self,
+            Kind::From | Kind::To | Kind::Cc | Kind::Bcc | Kind::ReplyTo | Kind::Sender
+        )
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -88,13 +104,13 @@ struct HeaderTemplate {
 /// `lstrip_blocks`), and the body's final newline is kept.
 ///
 /// ```
-/// use mailmerge::{read_recipients, RenderContext, Template};
+/// use mailmerge::{read_recipients, ReadOptions, RenderContext, Template};
 ///
 /// let template = Template::parse(
 ///     "From: Shop <shop@example.com>\nSubject: Hola {{ name }}\n\nYour plan: {{ plan }}\n",
 ///     None,
 /// )?;
-/// let recipients = read_recipients(b"email,name,plan\nana@example.org,Ana,gold\n", true)?;
+/// let recipients = read_recipients(b"email,name,plan\nana@example.org,Ana,gold\n", &ReadOptions::default())?;
 /// template.check_columns(&recipients.columns)?;
 ///
 /// let ctx = RenderContext {
@@ -169,6 +185,12 @@ impl Template {
                 AutoEscape::None
             }
         });
+        env.set_formatter(format_value);
+        // Spelt out for templates that build an address list from one value
+        // (`Cc: {{ team | raw }}`): the value is then parsed as written.
+        env.add_filter("raw", |value: Value| {
+            Value::from_safe_string(value.to_string())
+        });
         env.set_syntax(
             SyntaxConfig::builder()
                 .keep_trailing_newline(true)
@@ -191,7 +213,18 @@ impl Template {
                     reason: format!("{name} may appear only once"),
                 });
             }
-            let key = format!("header {i} {name}");
+            let prefix = if kind.holds_addresses() {
+                ADDRESS_HEADER
+            } else {
+                HEADER
+            };
+            let key = format!("{prefix}{i} {name}");
+            // Control characters of the template's own header text become
+            // spaces, as values' do; so only the formatter writes markers.
+            let value: String = value
+                .chars()
+                .map(|c| if c.is_control() { ' ' } else { c })
+                .collect();
             add(&mut env, &key, value, &format!("header {name}"))?;
             headers.push(HeaderTemplate { name, kind, key });
         }
@@ -240,11 +273,10 @@ impl Template {
     /// # Ok::<(), MergeError>(())
     /// ```
     pub fn check_columns(&self, columns: &[String]) -> Result<(), MergeError> {
-        let missing = self
-            .variables
-            .iter()
-            .find(|v| !ALWAYS_DEFINED.contains(&v.as_str()) && !columns.iter().any(|c| c == *v));
-        match missing {
+        let known = |v: &str| {
+            ALWAYS_DEFINED.contains(&v) || columns.iter().any(|c| c == v || variable_name(c) == v)
+        };
+        match self.variables.iter().find(|v| !known(v)) {
             None => Ok(()),
             Some(name) => Err(MergeError::MissingColumn {
                 name: name.clone(),
@@ -289,7 +321,7 @@ impl Template {
             let addresses = |value: &str| parse_address_list(&header.name, value);
             // An empty optional header (a blank CSV cell in `Cc: {{ cc }}`)
             // is left out rather than written empty.
-            if value.is_empty() && header.kind != Kind::To {
+            if without_markers(&value).trim().is_empty() && header.kind != Kind::To {
                 continue;
             }
             match header.kind {
@@ -372,6 +404,31 @@ impl Template {
     }
 }
 
+/// How `{{ value }}` is written: in header templates as one line (see
+/// [`one_line`]), marked as data in address headers unless it went through
+/// `raw`; in bodies as minijinja would (HTML-escaped in the HTML body).
+fn format_value(
+    out: &mut Output,
+    state: &mut State,
+    value: &Value,
+) -> Result<(), minijinja::Error> {
+    let name = state.name();
+    if !name.starts_with(HEADER) && !name.starts_with(ADDRESS_HEADER) {
+        return minijinja::escape_formatter(out, state, value);
+    }
+    let text = if value.is_none() || value.is_undefined() {
+        String::new()
+    } else {
+        one_line(&without_markers(&value.to_string()))
+    };
+    let result = if name.starts_with(ADDRESS_HEADER) && !value.is_safe() {
+        write!(out, "{DATA_START}{text}{DATA_END}")
+    } else {
+        out.write_str(&text)
+    };
+    result.map_err(|e| minijinja::Error::new(minijinja::ErrorKind::WriteFailure, e.to_string()))
+}
+
 fn add(
     env: &mut Environment<'static>,
     key: &str,
@@ -385,13 +442,28 @@ fn add(
         })
 }
 
-/// The variables one row offers a template: its columns, then `email` and
-/// `name` (which win over columns spelt the same, as they are the checked
-/// and trimmed values).
+/// The variables one row offers a template: `row`, a map of every column by
+/// its header; each column by its variable name (`E-mail Address` as
+/// `e_mail_address`) and by its header where that is a name already; then
+/// `email` and `name`, which win over columns spelt the same, as they are
+/// the checked and trimmed values.
 fn row_context(row: &crate::Row) -> Value {
-    let mut vars: BTreeMap<String, String> = row.fields.clone();
-    vars.insert("email".to_owned(), row.email.clone());
-    vars.insert("name".to_owned(), row.name.clone().unwrap_or_default());
+    let mut vars: BTreeMap<String, Value> = BTreeMap::new();
+    vars.insert("row".to_owned(), Value::from(row.fields.clone()));
+    for (header, value) in &row.fields {
+        let name = variable_name(header);
+        if !name.is_empty() {
+            vars.insert(name, Value::from(value.clone()));
+        }
+    }
+    for (header, value) in &row.fields {
+        vars.insert(header.clone(), Value::from(value.clone()));
+    }
+    vars.insert("email".to_owned(), Value::from(row.email.clone()));
+    vars.insert(
+        "name".to_owned(),
+        Value::from(row.name.clone().unwrap_or_default()),
+    );
     Value::from(vars)
 }
 

@@ -39,10 +39,25 @@ use report::{Report, Status};
 /// `buzon send` flags.
 #[derive(Debug, Args)]
 pub(crate) struct SendArgs {
-    /// Recipients: a CSV with a header row (an `email` column, optionally `name`, any others),
-    /// or just addresses without a header.
+    /// Recipients: a CSV with a header row (an address column such as `email` or an address
+    /// book's `E-mail Address`, optionally names, any others), or just addresses without a header.
     #[arg(long, value_name = "FILE")]
     csv: PathBuf,
+    /// The CSV's field delimiter: `,`, `;`, `tab` or `|` [default: found from the header line].
+    #[arg(long, value_name = "CHAR", value_parser = parse_delimiter)]
+    delimiter: Option<u8>,
+    /// The CSV's encoding (`utf-8`, `windows-1252`, `latin1`, `utf-16le`...) [default: from its
+    /// byte-order mark, else UTF-8, else Windows-1252].
+    #[arg(long, value_name = "NAME")]
+    encoding: Option<String>,
+    /// The column that holds the addresses [default: `email`, `E-mail Address`,
+    /// `Primary Email`, `E-mail 1 - Value` and other export names].
+    #[arg(long, value_name = "NAME")]
+    email_column: Option<String>,
+    /// The column that holds the names [default: `name`, `Display Name` and the like, else
+    /// `First Name` and `Last Name` joined].
+    #[arg(long, value_name = "NAME")]
+    name_column: Option<String>,
     /// The message template: headers, a blank line, the body; `{{ column }}` anywhere.
     #[arg(long, value_name = "FILE")]
     template: PathBuf,
@@ -91,8 +106,18 @@ pub(crate) fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
     crate::serve::init_logging("warn");
     let csv_bytes = std::fs::read(&args.csv)
         .with_context(|| format!("cannot read CSV {}", args.csv.display()))?;
-    let recipients = mailmerge::read_recipients(&csv_bytes, args.strict)
+    let options = mailmerge::ReadOptions {
+        strict: args.strict,
+        delimiter: args.delimiter,
+        encoding: args.encoding.clone(),
+        email_column: args.email_column.clone(),
+        name_column: args.name_column.clone(),
+    };
+    let recipients = mailmerge::read_recipients(&csv_bytes, &options)
         .with_context(|| format!("CSV {}", args.csv.display()))?;
+    for warning in &recipients.warnings {
+        eprintln!("buzon: warning: {}: {warning}", args.csv.display());
+    }
     for bad in &recipients.skipped {
         eprintln!(
             "buzon: warning: {} line {}: {} (row skipped)",
@@ -360,6 +385,7 @@ fn dry_run(
     helo: &str,
     attach_dir: &Path,
 ) -> anyhow::Result<ExitCode> {
+    outln!(">>> {}", describe_csv(&args.csv, recipients));
     let show = args.limit.unwrap_or(1).min(pending.len());
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -395,6 +421,57 @@ fn dry_run(
         args.server
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// How the CSV was read, in one line: so a user sees at once whether the right columns, encoding
+/// and delimiter were found.
+fn describe_csv(path: &Path, r: &mailmerge::Recipients) -> String {
+    let delimiter = match r.delimiter {
+        b'\t' => "tab".to_owned(),
+        d => format!("'{}'", char::from(d)),
+    };
+    let mut line = format!(
+        "{}: {} row(s), {} skipped; {}, {delimiter}-separated",
+        path.display(),
+        r.rows.len(),
+        r.skipped.len(),
+        r.encoding
+    );
+    match &r.email_column {
+        Some(column) => line.push_str(&format!("; addresses from {column:?}")),
+        None => line.push_str("; bare addresses, no header"),
+    }
+    match (&r.name_column, r.name_parts.as_slice()) {
+        (None, []) => line.push_str(", no names"),
+        (Some(whole), []) => line.push_str(&format!(", names from {whole:?}")),
+        (Some(whole), parts) => line.push_str(&format!(
+            ", names from {whole:?} (else {})",
+            join_quoted(parts)
+        )),
+        (None, parts) => line.push_str(&format!(", names from {}", join_quoted(parts))),
+    }
+    line
+}
+
+fn join_quoted(names: &[String]) -> String {
+    names
+        .iter()
+        .map(|n| format!("{n:?}"))
+        .collect::<Vec<_>>()
+        .join(" + ")
+}
+
+/// `--delimiter`: one ASCII character, or `tab` (also `\t`, as shells pass it).
+fn parse_delimiter(s: &str) -> Result<u8, String> {
+    match s {
+        "tab" | "TAB" | "\\t" | "\t" => Ok(b'\t'),
+        _ => match s.as_bytes() {
+            [b] if b.is_ascii() && !b.is_ascii_alphanumeric() && *b != b'"' => Ok(*b),
+            _ => Err(format!(
+                "{s:?} is not a delimiter: use one character such as ',' or ';', or tab"
+            )),
+        },
+    }
 }
 
 /// `10`, `10/s`, `100/m` → the interval between message starts.
