@@ -34,7 +34,7 @@ const EMAIL_KEYS: &[&str] = &[
 ];
 
 /// Keys of columns holding the whole name, best first.
-const NAME_KEYS: &[&str] = &["name", "displayname", "fullname", "contactname"];
+const NAME_KEYS: &[&str] = &["name", "displayname", "fullname", "contactname", "nombre"];
 const FIRST_KEYS: &[&str] = &["firstname", "givenname", "first"];
 const MIDDLE_KEYS: &[&str] = &["middlename", "additionalname", "middle"];
 const LAST_KEYS: &[&str] = &["lastname", "familyname", "surname", "last"];

@@ -126,7 +126,7 @@ pub enum MergeError {
     NoFrom,
 
     /// A rendered address header does not hold valid addresses.
-    #[error("header {header}: {reason} in {value:?}")]
+    #[error("header {header}: {}", in_value(reason, value))]
     BadAddress {
         /// The header (`From`, `To`, `Cc`, `Bcc`, `Reply-To`, `Sender`).
         header: String,
@@ -198,4 +198,14 @@ fn no_email_column(found: &[String], delimiter: u8) -> String {
          name the right one with --email-column",
         list(found)
     )
+}
+
+/// A reason with the value it is about, unless the reason quotes it already.
+fn in_value(reason: &str, value: &str) -> String {
+    let quoted = format!("{value:?}");
+    if reason.contains(&quoted) {
+        reason.to_owned()
+    } else {
+        format!("{reason} in {quoted}")
+    }
 }

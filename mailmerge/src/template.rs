@@ -97,6 +97,18 @@ struct HeaderTemplate {
 /// and every CSV column work in header values and in the body. Besides the
 /// usual headers, `Attach: file` (repeatable) names an attachment to load.
 ///
+/// Header values are data: every run of whitespace or control characters
+/// in a rendered value is one space, so no value can start a header. In
+/// address headers (`From`, `To`, `Cc`, `Bcc`, `Reply-To`, `Sender`) a
+/// value before `<...>` is display-name text however many commas, colons or
+/// quotes it holds, a value inside `<...>` is part of the address, and a
+/// value standing alone is exactly one mailbox; `{{ value | raw }}` is
+/// parsed as written instead, for a column that holds a list of addresses.
+///
+/// Besides `email` and `name`, every column is a variable by its header
+/// where that is a plain name, by a normalised name (`E-mail Address` is
+/// `e_mail_address`) and through `row["E-mail Address"]`.
+///
 /// Undefined variables are errors, not empty strings, and
 /// [`check_columns`](Self::check_columns) finds them before anything is sent.
 /// `name` is always defined: it is empty when the row has none. Block tags
@@ -298,6 +310,21 @@ impl Template {
     /// guess. Without a `To` header, `To` is the row's name and address.
     /// Headers that render empty are left out, except `To`, which is then
     /// an error.
+    ///
+    /// ```
+    /// use mailmerge::{read_recipients, ReadOptions, RenderContext, Template};
+    ///
+    /// let t = Template::parse("From: shop@example.com\nTo: {{ name }} <{{ email }}>\n\nHi\n", None)?;
+    /// let csv = "email,name\nj@example.org,\"Smith, John\"\n";
+    /// let row = &read_recipients(csv.as_bytes(), &ReadOptions::default())?.rows[0];
+    /// let ctx = RenderContext { from: None, date: 0, message_id: "<1@example.com>".into() };
+    /// let out = t.render(row, &ctx, &|_| unreachable!())?;
+    /// // One recipient, whose name keeps its comma.
+    /// assert_eq!(out.recipients, ["j@example.org"]);
+    /// let text = String::from_utf8(out.message).unwrap();
+    /// assert!(text.contains("To: \"Smith, John\" <j@example.org>\r\n"));
+    /// # Ok::<(), mailmerge::MergeError>(())
+    /// ```
     pub fn render(
         &self,
         row: &crate::Row,

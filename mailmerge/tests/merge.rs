@@ -527,3 +527,174 @@ fn bad_message_id_from_the_caller_is_refused() {
         .unwrap_err();
     assert!(matches!(err, MergeError::BadMessageId { .. }), "{err}");
 }
+
+/// A value in a display-name position is text: every special survives, and
+/// the address after it is the only recipient.
+#[test]
+fn names_with_specials_are_data_in_address_headers() {
+    let t = Template::parse(
+        "From: {{ name }} <shop@example.com>\nTo: {{ name }} <{{ email }}>\nCc: \"{{ name }}\" <cc@example.com>\nReply-To: {{ name }} <{{ user }}@example.com>\n\nx\n",
+        None,
+    )
+    .unwrap();
+    for name in [
+        "Smith, John",
+        "Ada, Countess",
+        "Re: Bob",
+        "Dept: Sales;",
+        "Ada (the first)",
+        "Zoë \"Zed\" O'Brien",
+        "back\\slash \"q\"",
+        "x@evil.example",
+        "<x@evil.example>",
+        "a@b.c, d@e.f",
+        "=?utf-8?q?x?=",
+        "李小龍",
+    ] {
+        let mut w = csv::Writer::from_writer(Vec::new());
+        w.write_record(["email", "name", "user"]).unwrap();
+        w.write_record(["ana@example.org", name, "reply"]).unwrap();
+        let csv = String::from_utf8(w.into_inner().unwrap()).unwrap();
+        let out = t.render(&rows(&csv)[0], &ctx(), &no_files).unwrap();
+        assert_eq!(
+            out.recipients,
+            ["ana@example.org", "cc@example.com"],
+            "{name}"
+        );
+        assert_eq!(out.to, [pair(name, "ana@example.org")], "{name}");
+        let msg = parse(&out);
+        assert_eq!(
+            addrs(msg.from()),
+            [pair(name, "shop@example.com")],
+            "{name}"
+        );
+        assert_eq!(addrs(msg.to()), [pair(name, "ana@example.org")], "{name}");
+        assert_eq!(addrs(msg.cc()), [pair(name, "cc@example.com")], "{name}");
+        assert_eq!(
+            addrs(msg.reply_to()),
+            [pair(name, "reply@example.com")],
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn a_value_standing_alone_is_exactly_one_mailbox() {
+    let t = Template::parse("From: a@example.com\nCc: {{ boss }}\n\nx\n", None).unwrap();
+    let render_boss = |boss: &str| {
+        let mut w = csv::Writer::from_writer(Vec::new());
+        w.write_record(["email", "boss"]).unwrap();
+        w.write_record(["ana@example.org", boss]).unwrap();
+        let csv = String::from_utf8(w.into_inner().unwrap()).unwrap();
+        t.render(&rows(&csv)[0], &ctx(), &no_files)
+    };
+    let out = render_boss("Smith, John <boss@example.org>").unwrap();
+    assert_eq!(out.recipients, ["ana@example.org", "boss@example.org"]);
+    assert_eq!(
+        addrs(parse(&out).cc()),
+        [pair("Smith, John", "boss@example.org")]
+    );
+    let out = render_boss("\"Q \\\"B\\\"\" <boss@example.org>").unwrap();
+    assert_eq!(
+        addrs(parse(&out).cc()),
+        [pair("Q \"B\"", "boss@example.org")]
+    );
+
+    for (bad, says) in [
+        ("a@example.org, b@example.org", "| raw"),
+        ("a@example.org; b@example.org", "| raw"),
+        ("Team: a@example.org;", "| raw"),
+        (
+            "bob at example",
+            "is not an email address: address contains a space",
+        ),
+        ("bob.example", "is not an email address: no @ in address"),
+        ("Bob <bob at example>", "not an email address"),
+    ] {
+        let err = render_boss(bad).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            matches!(err, MergeError::BadAddress { ref header, .. } if header == "Cc"),
+            "{bad}: {text}"
+        );
+        assert!(text.contains(says), "{bad}: {text}");
+    }
+}
+
+#[test]
+fn the_raw_filter_lets_a_value_be_a_list() {
+    let t = Template::parse("From: a@example.com\nCc: {{ team | raw }}\n\nx\n", None).unwrap();
+    let out = t
+        .render(
+            &rows("email,team\nana@example.org,\"Bo <bo@x.org>, \"\"Smith, J\"\" <j@y.org>\"\n")[0],
+            &ctx(),
+            &no_files,
+        )
+        .unwrap();
+    assert_eq!(out.recipients, ["ana@example.org", "bo@x.org", "j@y.org"]);
+    assert_eq!(
+        addrs(parse(&out).cc()),
+        [pair("Bo", "bo@x.org"), pair("Smith, J", "j@y.org")]
+    );
+    // Even raw, a line break cannot start a header: it is a space, and the
+    // list is checked.
+    let err = t
+        .render(
+            &rows("email,team\nana@example.org,\"bo@x.org\r\nBcc: evil@y.org\"\n")[0],
+            &ctx(),
+            &no_files,
+        )
+        .unwrap_err();
+    assert!(matches!(err, MergeError::BadAddress { .. }), "{err}");
+}
+
+#[test]
+fn addresses_can_be_built_from_values() {
+    let out = render(
+        "From: a@example.com\nTo: {{ first }}.{{ last }}@{{ domain }}\n\nx\n",
+        "email,first,last,domain\nx@example.org,ada,lovelace,example.net\n",
+    );
+    assert_eq!(out.recipients, ["ada.lovelace@example.net"]);
+    // A value cannot carry an @ or a space into the local part.
+    let t = Template::parse(
+        "From: a@example.com\nTo: {{ first }}@example.net\n\nx\n",
+        None,
+    )
+    .unwrap();
+    for first in ["a@b", "a b", "a>"] {
+        let csv = format!("email,first\nx@example.org,{first}\n");
+        assert!(
+            t.render(&rows(&csv)[0], &ctx(), &no_files).is_err(),
+            "{first}"
+        );
+    }
+}
+
+/// Encoded words end at spaces of the text, so no reader sees a word cut in
+/// two (RFC 2047 section 5 forbids cutting a character; readers that keep
+/// the space between encoded words would show a cut word with a space).
+#[test]
+fn encoded_words_are_split_between_words() {
+    let name =
+        "Ünïcödé Ñame with a very long display name Ñúñez Gómez Álvarez Pérez Fernández Sánchez";
+    let out = render(
+        "From: a@example.com\nTo: {{ name }} <{{ email }}>\nSubject: Hola {{ name }}\n\nx\n",
+        &format!("email,name\nana@example.org,{name}\n"),
+    );
+    let text = String::from_utf8(out.message.clone()).unwrap();
+    let head = text.split("\r\n\r\n").next().unwrap();
+    let words: Vec<&str> = head
+        .split([' ', '\r', '\n'])
+        .filter(|w| w.starts_with("=?"))
+        .collect();
+    assert!(words.len() >= 3, "{head}");
+    for line in head.split("\r\n") {
+        assert!(line.len() <= 78, "{line:?}");
+    }
+    for word in &words {
+        assert!(word.len() <= 75, "{word}");
+    }
+    let msg = parse(&out);
+    assert_eq!(msg.subject(), Some(format!("Hola {name}").as_str()));
+    assert_eq!(addrs(msg.to()), [pair(name, "ana@example.org")]);
+}
