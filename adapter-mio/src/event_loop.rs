@@ -8,13 +8,14 @@ use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use conn_driver::{Connection, Limits, Outcome};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
 use session_api::{ConnInfo, Handler, Service};
 
-use crate::conn::{Conn, Ctx, Limits, Status};
+use crate::conn::{Conn, Ctx, Status};
 use crate::pool::{Done, Pool};
-use crate::{Finished, LISTENER, Panicked, Shared, WAKER};
+use crate::{LISTENER, Shared, WAKER};
 
 /// Most bytes read from a socket in one call.
 const READ_CHUNK: usize = 16 * 1024;
@@ -26,24 +27,11 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 /// Readiness events taken per `poll`.
 const EVENTS: usize = 1024;
 
-/// What becomes of one connection given to [`Connections`](crate::Connections).
-pub(crate) type Outcome<H> = Result<Finished<H>, Panicked>;
-
 /// A listening socket and the service that opens its connections' sessions.
 pub(crate) struct Listener<H: Handler> {
     pub(crate) socket: TcpListener,
     pub(crate) local: SocketAddr,
     pub(crate) service: Arc<dyn Service<Handler = H>>,
-}
-
-/// How a connection leaves the loop.
-enum End {
-    /// Its session closed and its output was written (it may have lingered since).
-    Done,
-    /// Cut short; `on_close` is called unless the session had closed already.
-    Failed(io::Error),
-    /// The session or handler panicked: no `on_close`, and the handler is not given back.
-    Panicked,
 }
 
 /// Everything the loop owns.
@@ -55,6 +43,8 @@ pub(crate) struct EventLoop<H: Handler> {
     listener: Option<Listener<H>>,
     shared: Arc<Shared>,
     limits: Limits,
+    /// Most bytes read from one connection per step.
+    budget: usize,
     grace: Duration,
     max_connections: Option<usize>,
     pool: Pool<H>,
@@ -89,18 +79,20 @@ impl<H: Handler> EventLoop<H> {
         opts: &crate::Options,
     ) -> io::Result<Self> {
         let limits = Limits {
-            read_buffer: opts.read_buffer.max(1),
-            max_output: opts.max_output.max(1),
-            budget: opts.budget.max(1),
+            read_buffer: opts.read_buffer,
+            max_output: opts.max_output,
             linger: opts.linger,
+            grace: Some(opts.grace),
         };
+        let budget = opts.budget.max(1);
         let pool = Pool::start(opts.workers, Arc::clone(&shared.waker))?;
         Ok(EventLoop {
             poll,
             listener,
             shared,
-            scratch: vec![0; READ_CHUNK.min(limits.budget)],
+            scratch: vec![0; READ_CHUNK.min(budget)],
             limits,
+            budget,
             grace: opts.grace,
             max_connections: opts.max_connections.map(|n| n.max(1)),
             pool,
@@ -158,14 +150,8 @@ impl<H: Handler> EventLoop<H> {
             tracing::warn!(connections = tokens.len(), "dropping connections");
         }
         for token in tokens {
-            let why = match &result {
-                Ok(()) => io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    "still open when the shutdown grace period ended",
-                ),
-                Err(e) => io::Error::new(e.kind(), format!("the event loop failed: {e}")),
-            };
-            self.remove(token, End::Failed(why));
+            // The driver ends a connection that is not done with a `TimedOut` error.
+            self.remove(token);
         }
         // Work already queued still runs (it may be storing a message); its results are dropped.
         self.pool.join();
@@ -260,20 +246,12 @@ impl<H: Handler> EventLoop<H> {
         self.stop_by = Some(now.checked_add(self.grace).unwrap_or(now));
         let tokens: Vec<Token> = self.conns.keys().copied().collect();
         for token in tokens {
-            let Some(conn) = self.conns.get_mut(&token) else {
-                continue;
-            };
-            if conn.is_lingering() {
-                // Take what already arrived and go; idle peers must not hold up the shutdown.
-                self.remove(token, End::Done);
-                continue;
+            if let Some(conn) = self.conns.get_mut(&token) {
+                // A lingering connection then takes what already arrived and goes: idle peers
+                // must not hold up the shutdown.
+                conn.on_shutdown(now);
+                self.drive(token, now);
             }
-            let told = panic::catch_unwind(AssertUnwindSafe(|| conn.on_shutdown(now)));
-            if told.is_err() {
-                self.panicked(token);
-                continue;
-            }
-            self.drive(token, now);
         }
     }
 
@@ -300,7 +278,7 @@ impl<H: Handler> EventLoop<H> {
                     self.accept_ready = false;
                     return;
                 }
-                Err(e) if is_transient(&e) => {
+                Err(e) if conn_driver::is_transient_accept_error(&e) => {
                     tracing::debug!(error = %e, "accept failed");
                 }
                 Err(e) => {
@@ -335,7 +313,8 @@ impl<H: Handler> EventLoop<H> {
             return;
         };
         tracing::debug!(%peer, %local, ?token, "open");
-        self.insert(token, Conn::new(stream, session, handler), now);
+        let driver = Connection::new(session, handler, self.limits.clone(), now);
+        self.insert(token, Conn::new(stream, driver), now);
     }
 
     /// Takes over a connected stream given to [`Connections`](crate::Connections) as entry
@@ -347,30 +326,22 @@ impl<H: Handler> EventLoop<H> {
             let mut stream = TcpStream::from_std(stream);
             self.register(&mut stream).map(|token| (token, stream))
         });
+        let now = Instant::now();
+        let mut driver = Connection::new(session, handler, self.limits.clone(), now);
         let (token, stream) = match registered {
             Ok(registered) => registered,
             Err(e) => {
                 tracing::debug!(?peer, slot, error = %e, "could not register connection");
-                let mut handler = handler;
-                let closed = panic::catch_unwind(AssertUnwindSafe(|| handler.on_close()));
-                self.outcomes[slot] = Some(if closed.is_ok() {
-                    Ok(Finished {
-                        handler,
-                        session,
-                        error: Some(e),
-                    })
-                } else {
-                    tracing::error!(slot, "Handler::on_close panicked");
-                    drop_quietly((handler, session));
-                    Err(Panicked)
-                });
+                // Ends it at once: the handler gets `on_close` and goes back with the error.
+                driver.handle_error(e);
+                self.outcomes[slot] = Some(driver.into_outcome());
                 return;
             }
         };
         tracing::debug!(?peer, ?token, slot, "open");
-        let mut conn = Conn::new(stream, session, handler);
+        let mut conn = Conn::new(stream, driver);
         conn.slot = Some(slot);
-        self.insert(token, conn, Instant::now());
+        self.insert(token, conn, now);
     }
 
     /// Registers a new connection's socket, readable only, under a fresh token.
@@ -398,35 +369,20 @@ impl<H: Handler> EventLoop<H> {
 
     /// Applies a finished piece of work to its connection.
     fn complete(&mut self, done: Done<H>, now: Instant, todo: &mut Vec<Token>) {
-        let Done { token, seq, result } = done;
-        let Some(conn) = self.conns.get_mut(&token) else {
-            // The connection was dropped while its work ran.
-            return;
-        };
-        match panic::catch_unwind(AssertUnwindSafe(|| conn.on_done(seq, result, now))) {
-            Ok(Ok(())) => todo.push(token),
-            Ok(Err(e)) => {
-                tracing::debug!(?token, error = %e, "connection dropped");
-                self.remove(token, End::Failed(e));
-            }
-            Err(_) => self.panicked(token),
+        let Done { token, id, result } = done;
+        // The connection may have been dropped while its work ran.
+        if let Some(conn) = self.conns.get_mut(&token) {
+            conn.on_done(id, result, now);
+            todo.push(token);
         }
     }
 
     /// Handles a connection's deadline.
     fn fire_timer(&mut self, token: Token, now: Instant, todo: &mut Vec<Token>) {
-        let Some(conn) = self.conns.get_mut(&token) else {
-            return;
-        };
-        conn.armed = None;
-        match panic::catch_unwind(AssertUnwindSafe(|| conn.on_timer(now))) {
-            Ok(Ok(false)) => todo.push(token),
-            Ok(Ok(true)) => self.remove(token, End::Done),
-            Ok(Err(e)) => {
-                tracing::debug!(?token, error = %e, "connection dropped");
-                self.remove(token, End::Failed(e));
-            }
-            Err(_) => self.panicked(token),
+        if let Some(conn) = self.conns.get_mut(&token) {
+            conn.armed = None;
+            conn.on_timer(now);
+            todo.push(token);
         }
     }
 
@@ -439,113 +395,45 @@ impl<H: Handler> EventLoop<H> {
             token,
             pool: &self.pool,
             scratch: &mut self.scratch,
-            limits: &self.limits,
+            budget: self.budget,
         };
-        let stepped = panic::catch_unwind(AssertUnwindSafe(|| conn.step(now, &mut ctx)));
-        match stepped {
-            Ok(Ok(Status::Open { again })) => {
+        let status = conn.step(now, &mut ctx);
+        if conn.counted_open && !conn.is_open() {
+            conn.counted_open = false;
+            self.open_sessions -= 1;
+        }
+        match status {
+            Status::Open { again } => {
                 if again {
                     self.again.push(token);
                 }
                 self.sync(token);
             }
-            Ok(Ok(Status::Closed)) => self.retire(token, now),
-            Ok(Ok(Status::Gone)) => self.remove(token, End::Done),
-            Ok(Err(e)) => {
-                tracing::debug!(?token, error = %e, "connection dropped");
-                self.remove(token, End::Failed(e));
-            }
-            Err(_) => self.panicked(token),
+            Status::Done => self.remove(token),
         }
     }
 
-    /// The session closed cleanly: half-close, tell the handler, then linger for the peer's EOF
-    /// (only for what already arrived once the server is stopping).
-    fn retire(&mut self, token: Token, now: Instant) {
-        let Some(conn) = self.conns.get_mut(&token) else {
-            return;
-        };
-        let until = now.checked_add(self.limits.linger).unwrap_or(now);
-        conn.start_linger(until);
-        self.open_sessions -= 1;
-        tracing::debug!(?token, "closed");
-        conn.close_handler();
-        if self.stop_by.is_some() {
-            self.remove(token, End::Done);
-        } else {
-            // Reads what already arrived and arms the linger deadline.
-            self.drive(token, now);
-        }
-    }
-
-    /// Drops a connection: discards what already arrived (so the kernel does not answer with a
-    /// reset), deregisters and closes the socket, and calls `on_close` unless the session
-    /// panicked or it was done already (a lingering connection's handler has heard it). A
-    /// connection given to [`Connections`](crate::Connections) leaves its handler and session
-    /// in its entry of the outcomes; any other is dropped.
-    fn remove(&mut self, token: Token, end: End) {
+    /// Drops a connection: deregisters and closes the socket, and gives its outcome to its
+    /// entry in [`Connections`](crate::Connections), if it has one.
+    fn remove(&mut self, token: Token) {
         let Some(mut conn) = self.conns.remove(&token) else {
             return;
         };
         if let Some(at) = conn.armed.take() {
             self.timers.remove(&(at, token));
         }
-        let lingering = conn.is_lingering();
-        if !lingering {
+        if conn.counted_open {
             self.open_sessions -= 1;
         }
-        let mut ctx = Ctx {
-            token,
-            pool: &self.pool,
-            scratch: &mut self.scratch,
-            limits: &self.limits,
-        };
-        conn.discard(&mut ctx);
         if let Err(e) = self.poll.registry().deregister(&mut conn.stream) {
             tracing::debug!(?token, error = %e, "deregistering failed");
         }
-        let error = match end {
-            End::Panicked => {
-                if let Some(slot) = conn.slot {
-                    self.outcomes[slot] = Some(Err(Panicked));
-                }
-                return drop_quietly(conn);
-            }
-            // Once the session has closed and its output is written, what happens to the socket
-            // afterwards does not concern the handler.
-            _ if lingering => None,
-            End::Done => None,
-            End::Failed(e) => Some(e),
-        };
-        if !lingering {
-            conn.close_handler();
+        let slot = conn.slot;
+        let outcome = conn.into_outcome();
+        match slot {
+            Some(slot) => self.outcomes[slot] = Some(outcome),
+            None => drop_quietly(outcome),
         }
-        let Some(slot) = conn.slot else {
-            return drop_quietly(conn);
-        };
-        let outcome = if conn.is_poisoned() {
-            drop_quietly(conn);
-            Err(Panicked)
-        } else {
-            panic::catch_unwind(AssertUnwindSafe(move || conn.into_parts()))
-                .map(|(handler, session)| Finished {
-                    handler,
-                    session,
-                    error,
-                })
-                .map_err(|_| {
-                    tracing::error!(?token, "dropping a connection's buffers panicked");
-                    Panicked
-                })
-        };
-        self.outcomes[slot] = Some(outcome);
-    }
-
-    /// A panic in the session or handler: drop the connection without `on_close` (the handler
-    /// may be in any state).
-    fn panicked(&mut self, token: Token) {
-        tracing::error!(?token, "session or handler panicked; connection dropped");
-        self.remove(token, End::Panicked);
     }
 
     /// Brings the timer entry and the registered interest in line with the connection.
@@ -553,10 +441,7 @@ impl<H: Handler> EventLoop<H> {
         let Some(conn) = self.conns.get_mut(&token) else {
             return;
         };
-        let deadline = match panic::catch_unwind(AssertUnwindSafe(|| conn.deadline())) {
-            Ok(deadline) => deadline,
-            Err(_) => return self.panicked(token),
-        };
+        let deadline = conn.deadline();
         if deadline != conn.armed {
             if let Some(at) = conn.armed {
                 self.timers.remove(&(at, token));
@@ -581,7 +466,8 @@ impl<H: Handler> EventLoop<H> {
                 Ok(()) => conn.writable_registered = writable,
                 Err(e) => {
                     tracing::debug!(?token, error = %e, "reregistering failed");
-                    self.remove(token, End::Failed(e));
+                    conn.on_error(e);
+                    self.remove(token);
                 }
             }
         }
@@ -594,14 +480,4 @@ fn drop_quietly<T>(value: T) {
     if panic::catch_unwind(AssertUnwindSafe(move || drop(value))).is_err() {
         tracing::error!("dropping a session or handler panicked");
     }
-}
-
-/// Accept errors that concern one connection only and are retried at once.
-fn is_transient(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::ConnectionAborted
-            | io::ErrorKind::ConnectionReset
-            | io::ErrorKind::Interrupted
-    )
 }

@@ -9,6 +9,11 @@
 //!
 //! # The loop
 //!
+//! Every rule about a connection (when input is offered again, backpressure, the order of EOF,
+//! shutdown, the linger, the order of completions, what a panic ends) lives in
+//! [`conn_driver::Connection`], shared with `adapter-smol`; this crate does the readiness, the
+//! timers and the worker threads, and tells the driver what happened.
+//!
 //! [`Server::run`] (or [`Connections::run`]) owns one [`mio::Poll`] with three kinds of token:
 //! the listener (a server only), a [`mio::Waker`] (rung by worker threads and by
 //! [`Shutdown::trigger`]) and one per connection.
@@ -69,7 +74,7 @@
 //! session or handler is caught, logged at `error` and ends only that connection (without
 //! `on_close`: the handler may be in any state). A panic inside `Work` is caught on the worker
 //! and ends that connection with `on_close` (the session would wait forever for the answer).
-//! [`Connections::run`] reports each of these in the connection's entry: a [`Finished`] with
+//! [`Connections::run`] reports each of these in the connection's entry: a [`Ended`] with
 //! the error, or [`Panicked`].
 //!
 //! # Shutdown
@@ -105,6 +110,8 @@
 mod conn;
 mod event_loop;
 mod pool;
+
+pub use conn_driver::{Ended, Panicked};
 
 use std::fmt;
 use std::io;
@@ -422,8 +429,8 @@ impl<H: Handler> Connections<H> {
     /// Runs the event loop on the calling thread until every connection is gone, then joins the
     /// worker threads. Returns one entry per stream, in the order they were added:
     ///
-    /// - `Ok(`[`Finished`]`)` with the handler and the session. The handler has had
-    ///   [`on_close`](session_api::Handler::on_close). [`Finished::error`] is `None` if the
+    /// - `Ok(`[`Ended`]`)` with the handler and the session. The handler has had
+    ///   [`on_close`](session_api::Handler::on_close). [`Ended::error`] is `None` if the
     ///   session closed and its output was written, and says why otherwise.
     /// - `Err(`[`Panicked`]`)` if the session or the handler panicked (including in
     ///   `on_close`): both were dropped, since they may be in any state.
@@ -436,7 +443,7 @@ impl<H: Handler> Connections<H> {
     /// Errors only if the worker threads cannot be started (then nothing has run, and the
     /// handlers are dropped without `on_close`) or polling itself fails (then the connections
     /// are dropped, their handlers after `on_close`).
-    pub fn run(self) -> io::Result<Vec<Result<Finished<H>, Panicked>>> {
+    pub fn run(self) -> io::Result<Vec<Result<Ended<H>, Panicked>>> {
         let Connections {
             poll,
             streams,
@@ -461,40 +468,3 @@ impl<H: Handler> fmt::Debug for Connections<H> {
             .finish_non_exhaustive()
     }
 }
-
-/// A connection driven by [`Connections::run`] that is gone, with what is left of it.
-#[non_exhaustive]
-pub struct Finished<H: Handler> {
-    /// The handler, after [`on_close`](session_api::Handler::on_close).
-    pub handler: H,
-    /// The session, in whatever state it ended.
-    pub session: H::Session,
-    /// `None` if the session closed and all its output was written (what happened to the socket
-    /// after that does not count). Otherwise why the connection ended before: a socket error
-    /// (e.g. [`ConnectionReset`](io::ErrorKind::ConnectionReset)), the peer not reading the
-    /// last output within [`Options::linger`] or the shutdown grace period ending
-    /// ([`TimedOut`](io::ErrorKind::TimedOut)), or a piece of [`Work`](session_api::Work) that
-    /// panicked ([`Other`](io::ErrorKind::Other)).
-    pub error: Option<io::Error>,
-}
-
-impl<H: Handler> fmt::Debug for Finished<H> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Finished")
-            .field("error", &self.error)
-            .finish_non_exhaustive()
-    }
-}
-
-/// The entry of a connection whose session or handler panicked: the panic was caught and
-/// logged, the connection dropped, and the handler and session with it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Panicked;
-
-impl fmt::Display for Panicked {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("the session or its handler panicked")
-    }
-}
-
-impl std::error::Error for Panicked {}

@@ -1,18 +1,18 @@
 //! Worker threads that run [`Work`] off the event loop and hand the [`Completion`]s back.
 
 use std::io;
-use std::panic::{self, AssertUnwindSafe};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 
+use conn_driver::{WorkId, WorkResult};
 use mio::{Token, Waker};
-use session_api::{Completion, Handler, Work};
+use session_api::{Handler, Work};
 
 /// A piece of work for the pool, tagged with where its result goes.
 struct Job<H: Handler> {
     token: Token,
-    seq: u64,
+    id: WorkId,
     work: Work<H>,
 }
 
@@ -20,15 +20,11 @@ struct Job<H: Handler> {
 pub(crate) struct Done<H: Handler> {
     /// The connection that started the work.
     pub(crate) token: Token,
-    /// The connection's sequence number for the work (completions are applied in this order).
-    pub(crate) seq: u64,
+    /// The connection's name for the work.
+    pub(crate) id: WorkId,
     /// The completion, or `Err` if the work panicked.
-    pub(crate) result: Result<Completion<H>, WorkPanicked>,
+    pub(crate) result: WorkResult<H>,
 }
-
-/// The work panicked on its worker thread; the panic was caught there.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct WorkPanicked;
 
 /// A fixed set of worker threads sharing one job queue.
 ///
@@ -72,10 +68,10 @@ impl<H: Handler> Pool<H> {
     }
 
     /// Queues `work`; gives it back if the workers are gone (only after [`Pool::join`]).
-    pub(crate) fn submit(&self, token: Token, seq: u64, work: Work<H>) -> Result<(), Work<H>> {
+    pub(crate) fn submit(&self, token: Token, id: WorkId, work: Work<H>) -> Result<(), Work<H>> {
         match &self.jobs {
             Some(jobs) => jobs
-                .send(Job { token, seq, work })
+                .send(Job { token, id, work })
                 .map_err(|mpsc::SendError(job)| job.work),
             None => Err(work),
         }
@@ -108,14 +104,11 @@ fn worker<H: Handler>(jobs: &Mutex<Receiver<Job<H>>>, done: &Sender<Done<H>>, wa
         // The lock is held only while waiting for a job, never while running one. `recv` does
         // not panic, so the mutex is never poisoned in practice; take it anyway if it is.
         let job = jobs.lock().unwrap_or_else(PoisonError::into_inner).recv();
-        let Ok(Job { token, seq, work }) = job else {
+        let Ok(Job { token, id, work }) = job else {
             return;
         };
-        let result = panic::catch_unwind(AssertUnwindSafe(|| work.run())).map_err(|_| {
-            tracing::error!(?token, "work panicked on a worker thread");
-            WorkPanicked
-        });
-        if done.send(Done { token, seq, result }).is_err() {
+        let result = conn_driver::run_work(work);
+        if done.send(Done { token, id, result }).is_err() {
             // The event loop is gone (its grace period ran out); nobody wants the result.
             continue;
         }

@@ -7,10 +7,10 @@ use std::io;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use adapter_mio::{Connections, Finished, Options, Panicked, Shutdown};
+use adapter_mio::{Connections, Ended, Options, Panicked, Shutdown};
 use support::peer::{LineClient, LineServer, Recorder};
 
-type Outcome = Result<Finished<Recorder>, Panicked>;
+type Outcome = Result<Ended<Recorder>, Panicked>;
 
 fn opts() -> Options {
     Options {
@@ -53,7 +53,7 @@ fn trigger_when(shutdown: Shutdown, counter: &std::sync::Arc<AtomicUsize>, n: us
 }
 
 /// The entry of a connection that ended cleanly, its handler having heard `on_close` once.
-fn clean(outcome: Outcome) -> Finished<Recorder> {
+fn clean(outcome: Outcome) -> Ended<Recorder> {
     let finished = outcome.expect("connection panicked");
     assert!(
         finished.error.is_none(),
@@ -108,7 +108,7 @@ fn several_connections_complete_and_come_back_in_input_order() {
     assert_eq!((second, conns.len()), (1, 4));
 
     let (outcomes, took) = run_within(conns, Duration::from_secs(10));
-    let done: Vec<Finished<Recorder>> = outcomes.into_iter().map(clean).collect();
+    let done: Vec<Ended<Recorder>> = outcomes.into_iter().map(clean).collect();
     let names: Vec<&str> = done.iter().map(|f| f.handler.name.as_str()).collect();
     assert_eq!(names, ["first", "second", "third", "fourth"]);
     assert_eq!(
@@ -151,7 +151,7 @@ fn a_server_closing_early_gives_eof() {
         Recorder::new("mid-way"),
     );
     let (outcomes, _) = run_within(conns, Duration::from_secs(10));
-    let done: Vec<Finished<Recorder>> = outcomes.into_iter().map(clean).collect();
+    let done: Vec<Ended<Recorder>> = outcomes.into_iter().map(clean).collect();
     assert_eq!(done[0].handler.log, log(&["eof"]));
     assert_eq!(done[1].handler.log, log(&["greeting hello", "a", "eof"]));
     assert_eq!(server.lines.load(Ordering::SeqCst), 2);
@@ -280,7 +280,10 @@ fn a_panicking_session_is_an_error_entry_and_ends_only_its_connection() {
     }
     let (outcomes, _) = run_within(conns, Duration::from_secs(10));
     let [a, boom, c] = <[Outcome; 3]>::try_from(outcomes).ok().unwrap();
-    assert_eq!(boom.err(), Some(Panicked));
+    assert_eq!(
+        boom.err().map(|p| p.message().to_owned()),
+        Some("the client session panics on purpose".to_owned())
+    );
     assert_eq!(clean(a).handler.log, log(&["greeting hello", "a", "bye"]));
     assert_eq!(clean(c).handler.log, log(&["greeting hello", "c", "bye"]));
 }

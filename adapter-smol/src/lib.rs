@@ -15,6 +15,11 @@
 //!
 //! # The loop
 //!
+//! Every rule about a connection (when input is offered again, backpressure, the order of EOF,
+//! shutdown, the linger, the order of completions, what a panic ends) lives in
+//! [`conn_driver::Connection`], shared with `adapter-mio`; this crate does the sockets, the
+//! timers and the blocking threads, and tells the driver what happened.
+//!
 //! Each connection repeats:
 //!
 //! 1. **Pump.** Offer the kept input to [`Session::handle_input`](session_api::Session::handle_input)
@@ -56,12 +61,13 @@
 //!    kernel from answering unread input with a reset, which could destroy our final reply
 //!    before the peer reads it.
 //!
-//! The adapter has no timeouts of its own besides [`Options::linger`]: idle and command
-//! timeouts are the session's business, through `poll_timeout`. Socket errors are logged at
-//! `debug` and end the connection; `on_close` is still called. A panic inside a session,
-//! handler or `Work` is caught at the connection boundary, logged at `error` and ends only that
-//! connection (without `on_close`: the handler may be in any state; [`run_connections`]
-//! reports it as [`Panicked`] in that connection's place).
+//! The adapter has no timeouts of its own besides [`Options::linger`] and [`Options::grace`]:
+//! idle and command timeouts are the session's business, through `poll_timeout`. Socket errors
+//! are logged at `debug` and end the connection; `on_close` is still called. A panic inside a
+//! session or handler is caught, logged at `error` and ends only that connection (without
+//! `on_close`: the handler may be in any state; [`run_connections`] reports it as [`Panicked`]
+//! in that connection's place). A panic inside `Work` ends its connection with `on_close` and
+//! an error in [`Ended::error`] (the session would wait forever for the answer), as under mio.
 //!
 //! Fsync and other blocking storage calls run as `Work` on `blocking`'s thread pool, so one slow
 //! disk never stalls the other sessions on the executor.
@@ -89,10 +95,10 @@
 
 mod conn;
 
-use std::any::Any;
+pub use conn_driver::{Ended, Panicked};
+
 use std::collections::VecDeque;
 use std::convert::Infallible;
-use std::fmt;
 use std::future::Future;
 use std::io;
 use std::net::{TcpListener, TcpStream};
@@ -152,12 +158,13 @@ pub struct Options {
 }
 
 impl Options {
-    /// What a connection needs, normalised.
-    fn limits(&self) -> conn::Limits {
-        conn::Limits {
-            read_buffer: self.read_buffer.max(1),
-            max_output: self.max_output.max(1),
+    /// What a connection needs.
+    fn limits(&self) -> conn_driver::Limits {
+        conn_driver::Limits {
+            read_buffer: self.read_buffer,
+            max_output: self.max_output,
             linger: self.linger,
+            grace: Some(self.grace),
         }
     }
 }
@@ -318,7 +325,9 @@ pub async fn serve<S: Service>(
                 );
                 tasks.push(executor.spawn(task));
             }
-            Err(e) if is_transient(&e) => tracing::debug!(error = %e, "accept failed"),
+            Err(e) if conn_driver::is_transient_accept_error(&e) => {
+                tracing::debug!(error = %e, "accept failed")
+            }
             Err(e) => {
                 // Usually out of file descriptors: back off instead of spinning.
                 tracing::warn!(error = %e, "accept failed; retrying in 100 ms");
@@ -403,59 +412,6 @@ pub fn run<S: Service>(
     )
 }
 
-/// How one connection driven by [`drive_connection`] or [`run_connections`] ended.
-///
-/// [`Handler::on_close`] has been called on `handler`.
-#[derive(Debug)]
-pub struct Ended<H> {
-    /// The connection's handler, with whatever it collected.
-    pub handler: H,
-    /// `None` if the session closed and all its output was written (the adapter then shut down
-    /// the write half and waited up to [`Options::linger`] for the peer's EOF). Otherwise why
-    /// the connection ended early: the stream could not be registered with the reactor, a read
-    /// or write failed, the peer did not read our last output within [`Options::linger`]
-    /// (`TimedOut`), or the session was still open [`Options::grace`] after shutdown
-    /// (`TimedOut`). In every case the handler is complete as far as it got; any
-    /// [`Work`](session_api::Work) still running was abandoned and its completion never
-    /// applied.
-    pub error: Option<io::Error>,
-}
-
-/// A connection's session, handler or [`Work`](session_api::Work) panicked. The panic was
-/// caught at the connection boundary and ended only that connection; its handler is lost (it may
-/// have been in any state, and `on_close` is not called).
-#[derive(Debug, Clone)]
-pub struct Panicked {
-    message: String,
-}
-
-impl Panicked {
-    /// Reads the message from a panic payload (`panic!` with a literal or a format string).
-    pub(crate) fn new(payload: &(dyn Any + Send)) -> Self {
-        let message = if let Some(s) = payload.downcast_ref::<&str>() {
-            (*s).to_owned()
-        } else if let Some(s) = payload.downcast_ref::<String>() {
-            s.clone()
-        } else {
-            "(a panic payload that is not a string)".to_owned()
-        };
-        Panicked { message }
-    }
-
-    /// The panic's message.
-    pub fn message(&self) -> &str {
-        &self.message
-    }
-}
-
-impl fmt::Display for Panicked {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "connection task panicked: {}", self.message)
-    }
-}
-
-impl std::error::Error for Panicked {}
-
 /// Drives one stream the caller has already connected (typically an outbound client
 /// connection) with `session` and `handler`, through the same loop as the connections of
 /// [`serve`] (see the [crate docs](crate)), and hands the handler back once the session is
@@ -507,7 +463,6 @@ pub fn drive_connection<H: Handler>(
         handler,
         shutdown.clone(),
         opts.limits(),
-        opts.grace,
     )
 }
 
@@ -577,7 +532,6 @@ pub fn run_connections<H: Handler>(
                 handler,
                 shutdown.clone(),
                 limits.clone(),
-                opts.grace,
             ))
         })
         .collect();
@@ -620,15 +574,4 @@ fn block_on_threads<T>(
         }
         block_on(executor.run(main))
     })
-}
-
-/// Accept errors that concern one connection only and are retried at once.
-fn is_transient(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::ConnectionAborted
-            | io::ErrorKind::ConnectionReset
-            | io::ErrorKind::Interrupted
-            | io::ErrorKind::WouldBlock
-    )
 }
