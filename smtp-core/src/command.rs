@@ -70,6 +70,10 @@ pub enum ParseError {
     NotImplemented,
     /// The arguments are wrong (501); the text says how.
     Syntax(&'static str),
+    /// An argument holds a NUL, a terminal escape or another control character (501 5.5.2).
+    /// Such bytes would otherwise reach the stored mail (the EHLO name is written into
+    /// `Received:`) and the logs.
+    ControlCharacter,
     /// The MAIL path is malformed (501 5.1.7).
     BadSender(AddressError),
     /// The RCPT path is malformed (501 5.1.3).
@@ -107,6 +111,9 @@ impl Command {
                 // any single word keeps broken clients working while refusing nothing useful.
                 if trimmed.is_empty() {
                     return Err(ParseError::Syntax("domain name required"));
+                }
+                if trimmed.chars().any(char::is_control) {
+                    return Err(ParseError::ControlCharacter);
                 }
                 let name = trimmed.split(' ').next().unwrap_or(trimmed).to_owned();
                 Ok(if verb == b"EHLO" {

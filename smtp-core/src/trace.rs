@@ -18,6 +18,14 @@ pub struct ReceivedInfo<'a> {
     pub date: &'a str,
 }
 
+/// What a client sent, as header text: a control character (which the parser refuses, so this
+/// is a second line of defence) becomes `?`, as Postfix writes it.
+fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
+}
+
 /// `Return-Path: <sender>` (RFC 5321 section 4.4: added at final delivery).
 ///
 /// ```
@@ -42,11 +50,45 @@ pub fn received(info: &ReceivedInfo<'_>) -> String {
     };
     let mut h = format!(
         "Received: from {} ([{}])\r\n\tby {} (buzon) with {} id {}",
-        env.helo, info.peer_ip, info.by, with, info.id
+        printable(&env.helo),
+        info.peer_ip,
+        info.by,
+        with,
+        info.id
     );
     if let [only] = env.recipients.as_slice() {
-        h.push_str(&format!("\r\n\tfor {only}"));
+        h.push_str(&format!("\r\n\tfor {}", printable(&only.to_string())));
     }
     h.push_str(&format!(";\r\n\t{}\r\n", info.date));
     h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::BodyType;
+
+    #[test]
+    fn control_characters_never_reach_the_received_header() {
+        let envelope = Envelope {
+            helo: "a\0b\u{1b}[31m".to_owned(),
+            esmtp: true,
+            from: ReversePath::Null,
+            recipients: Vec::new(),
+            smtputf8: false,
+            body: BodyType::SevenBit,
+            chunked: false,
+        };
+        let h = received(&ReceivedInfo {
+            envelope: &envelope,
+            peer_ip: "192.0.2.1",
+            by: "mx.example.com",
+            id: "m1",
+            date: "Tue, 1 Dec 2026 00:00:00 +0000",
+        });
+        assert_eq!(
+            h,
+            "Received: from a?b?[31m ([192.0.2.1])\r\n\tby mx.example.com (buzon) with ESMTP id m1;\r\n\tTue, 1 Dec 2026 00:00:00 +0000\r\n"
+        );
+    }
 }

@@ -49,6 +49,7 @@ impl ServerSession {
             ParseError::Unrecognized => (Violation::Unrecognized, replies::unrecognized()),
             ParseError::NotImplemented => (Violation::NotImplemented, replies::not_implemented()),
             ParseError::Syntax(detail) => (Violation::Syntax, replies::syntax(detail)),
+            ParseError::ControlCharacter => (Violation::Syntax, replies::control_character()),
             ParseError::BadSender(AddressError::TooLong)
             | ParseError::BadRecipient(AddressError::TooLong) => {
                 (Violation::Syntax, replies::address_too_long())

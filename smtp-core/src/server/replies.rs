@@ -80,6 +80,14 @@ pub(super) fn syntax(detail: &str) -> Reply {
     )
 }
 
+pub(super) fn control_character() -> Reply {
+    Reply::new(
+        501,
+        EnhancedCode(5, 5, 2),
+        "Syntax error: control character in the argument",
+    )
+}
+
 pub(super) fn bad_sender() -> Reply {
     Reply::new(501, EnhancedCode(5, 1, 7), "Bad sender address syntax")
 }
