@@ -3,6 +3,8 @@
 
 use std::io::{self, Read as _, Write as _};
 use std::net::Shutdown as HalfClose;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 use conn_driver::{Connection, Outcome, WorkId, WorkResult};
@@ -52,6 +54,8 @@ pub(crate) struct Conn<H: Handler> {
     pub(crate) writable_registered: bool,
     /// Counted among the loop's open sessions (for `max_connections`).
     pub(crate) counted_open: bool,
+    /// Cleared when the connection is gone, so its notifiers say so (accepted connections only).
+    pub(crate) alive: Option<Arc<AtomicBool>>,
 }
 
 impl<H: Handler> Conn<H> {
@@ -68,6 +72,7 @@ impl<H: Handler> Conn<H> {
             armed: None,
             writable_registered: false,
             counted_open: true,
+            alive: None,
         }
     }
 
@@ -105,6 +110,11 @@ impl<H: Handler> Conn<H> {
     /// A piece of this connection's work finished.
     pub(crate) fn on_done(&mut self, id: WorkId, result: WorkResult<H>, now: Instant) {
         self.driver.handle_completion(id, result, now);
+    }
+
+    /// A notice from the connection's notifier.
+    pub(crate) fn on_notice(&mut self, notice: H::Notice, now: Instant) {
+        self.driver.handle_notice(notice, now);
     }
 
     /// The socket failed outside [`step`](Conn::step) (registering it, say).

@@ -5,13 +5,15 @@ use std::collections::{BTreeSet, HashMap};
 use std::io;
 use std::net::SocketAddr;
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use conn_driver::{Connection, Limits, Outcome};
+use mio::Waker;
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
-use session_api::{ConnInfo, Handler, Service};
+use session_api::{ConnInfo, Handler, Notifier, Service};
 
 use crate::conn::{Conn, Ctx, Status};
 use crate::pool::{Done, Pool};
@@ -34,6 +36,37 @@ pub(crate) struct Listener<H: Handler> {
     pub(crate) service: Arc<dyn Service<Handler = H>>,
 }
 
+/// Notices sent to this loop's connections from any thread, with the waker that rings the loop.
+struct Notices<N> {
+    queue: Mutex<Vec<(Token, N)>>,
+    waker: Arc<Waker>,
+}
+
+impl<N: Send + 'static> Notices<N> {
+    /// A notifier for the connection under `token`, which says "gone" once `alive` is cleared.
+    fn notifier(self: &Arc<Self>, token: Token, alive: Arc<AtomicBool>) -> Notifier<N> {
+        let notices = Arc::clone(self);
+        Notifier::new(move |notice| {
+            if !alive.load(Ordering::Acquire) {
+                return false;
+            }
+            notices
+                .queue
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push((token, notice));
+            if let Err(e) = notices.waker.wake() {
+                tracing::warn!(error = %e, "could not wake the event loop");
+            }
+            true
+        })
+    }
+
+    fn take(&self) -> Vec<(Token, N)> {
+        std::mem::take(&mut *self.queue.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+}
+
 /// Everything the loop owns.
 pub(crate) struct EventLoop<H: Handler> {
     poll: Poll,
@@ -48,6 +81,7 @@ pub(crate) struct EventLoop<H: Handler> {
     grace: Duration,
     max_connections: Option<usize>,
     pool: Pool<H>,
+    notices: Arc<Notices<H::Notice>>,
     conns: HashMap<Token, Conn<H>>,
     /// One entry per connection given to [`Connections`](crate::Connections), filled in when it
     /// leaves the loop.
@@ -86,7 +120,12 @@ impl<H: Handler> EventLoop<H> {
         };
         let budget = opts.budget.max(1);
         let pool = Pool::start(opts.workers, Arc::clone(&shared.waker))?;
+        let notices = Arc::new(Notices {
+            queue: Mutex::new(Vec::new()),
+            waker: Arc::clone(&shared.waker),
+        });
         Ok(EventLoop {
+            notices,
             poll,
             listener,
             shared,
@@ -209,6 +248,13 @@ impl<H: Handler> EventLoop<H> {
             while let Some(done) = self.pool.try_done() {
                 self.complete(done, now, &mut todo);
             }
+            for (token, notice) in self.notices.take() {
+                // A notice for a connection that is gone is dropped.
+                if let Some(conn) = self.conns.get_mut(&token) {
+                    conn.on_notice(notice, now);
+                    todo.push(token);
+                }
+            }
 
             while let Some(&(at, token)) = self.timers.first() {
                 if at > now {
@@ -305,8 +351,10 @@ impl<H: Handler> EventLoop<H> {
             }
         };
         let info = ConnInfo { peer, local };
+        let alive = Arc::new(AtomicBool::new(true));
+        let notifier = self.notices.notifier(token, Arc::clone(&alive));
         let Ok((session, handler)) =
-            panic::catch_unwind(AssertUnwindSafe(|| service.open(&info, now)))
+            panic::catch_unwind(AssertUnwindSafe(|| service.open(&info, notifier, now)))
         else {
             tracing::error!(%peer, "Service::open panicked; connection dropped");
             let _ = self.poll.registry().deregister(&mut stream);
@@ -314,7 +362,9 @@ impl<H: Handler> EventLoop<H> {
         };
         tracing::debug!(%peer, %local, ?token, "open");
         let driver = Connection::new(session, handler, self.limits.clone(), now);
-        self.insert(token, Conn::new(stream, driver), now);
+        let mut conn = Conn::new(stream, driver);
+        conn.alive = Some(alive);
+        self.insert(token, conn, now);
     }
 
     /// Takes over a connected stream given to [`Connections`](crate::Connections) as entry
@@ -421,6 +471,9 @@ impl<H: Handler> EventLoop<H> {
         };
         if let Some(at) = conn.armed.take() {
             self.timers.remove(&(at, token));
+        }
+        if let Some(alive) = conn.alive.take() {
+            alive.store(false, Ordering::Release);
         }
         if conn.counted_open {
             self.open_sessions -= 1;

@@ -5,16 +5,17 @@ use std::collections::VecDeque;
 use std::io::{self, Read as _};
 use std::net::{Shutdown as HalfClose, SocketAddr, TcpStream};
 use std::panic::AssertUnwindSafe;
-use std::pin::pin;
+use std::pin::{Pin, pin};
 use std::sync::Arc;
 use std::time::Instant;
 
 use async_io::{Async, Timer};
 use conn_driver::{Connection, Limits, Outcome, Panicked, WorkId, WorkResult};
-use futures_lite::AsyncWriteExt;
 use futures_lite::future::{self, FutureExt};
-use session_api::{ConnInfo, Handler, Service};
+use futures_lite::{AsyncWriteExt, StreamExt};
+use session_api::{ConnInfo, Handler, Notifier, Service};
 use smol::Task;
+use smol::channel::Receiver;
 use smol::lock::SemaphoreGuardArc;
 use tracing::Instrument;
 
@@ -67,13 +68,24 @@ pub(crate) async fn connection<S: Service>(
         };
         set_nodelay(&stream);
         let now = Instant::now();
-        let (session, handler) = service.open(&ConnInfo { peer, local }, now);
+        // The notifier is the only sender: once the connection is gone the channel is closed
+        // and `notify` says so; once every notifier is dropped the loop stops listening.
+        let (notices, inbox) = smol::channel::unbounded();
+        let notifier = Notifier::new(move |notice| notices.try_send(notice).is_ok());
+        let (session, handler) = service.open(&ConnInfo { peer, local }, notifier, now);
         drop(service);
         tracing::debug!(%local, "open");
         let mut conn = Connection::new(session, handler, limits, now);
         // Held while the session is open; the linger after it does not count.
         let mut permit = permit;
-        drive(&mut conn, &stream, &stop, &mut permit).await;
+        drive(
+            &mut conn,
+            &stream,
+            &stop,
+            &mut permit,
+            Some(Box::pin(inbox)),
+        )
+        .await;
         if let Err(panic) = conn.into_outcome() {
             tracing::error!(%panic, "connection dropped");
         }
@@ -108,7 +120,7 @@ pub(crate) async fn outbound<H: Handler>(
             Ok(stream) => {
                 set_nodelay(&stream);
                 tracing::debug!("open");
-                drive(&mut conn, &stream, &stop, &mut None).await;
+                drive(&mut conn, &stream, &stop, &mut None, None).await;
             }
             Err(e) => {
                 tracing::debug!(error = %e, "could not register the stream");
@@ -157,6 +169,9 @@ enum Wake<H: Handler> {
     /// A read found nothing (reported only after shutdown, when a lingering connection stops
     /// at that point).
     Blocked,
+    Notice(H::Notice),
+    /// Every notifier of the connection is gone.
+    NoNotifiers,
 }
 
 /// Runs `conn` on `stream` until it is done: the adapter's whole job is to wait for the socket,
@@ -166,6 +181,7 @@ async fn drive<H: Handler>(
     stream: &Async<TcpStream>,
     stop: &Shutdown,
     permit: &mut Option<SemaphoreGuardArc>,
+    mut inbox: Option<Pin<Box<Receiver<H::Notice>>>>,
 ) {
     // Work running on blocking threads, in the order it was started: the driver applies
     // completions in that order anyway, so waiting for the oldest loses nothing.
@@ -258,7 +274,24 @@ async fn drive<H: Handler>(
                     }
                 }
             };
-            stop_f.or(work_f).or(timer_f).or(write_f).or(read_f).await
+            // Polled as a stream, the receiver keeps its listener between turns: no allocation
+            // per wake (`recv()` would make a new one each time).
+            let notice_f = async {
+                match inbox.as_mut() {
+                    Some(inbox) => match inbox.next().await {
+                        Some(notice) => Wake::Notice(notice),
+                        None => Wake::NoNotifiers,
+                    },
+                    None => future::pending().await,
+                }
+            };
+            stop_f
+                .or(work_f)
+                .or(notice_f)
+                .or(timer_f)
+                .or(write_f)
+                .or(read_f)
+                .await
         };
 
         let now = Instant::now();
@@ -285,6 +318,8 @@ async fn drive<H: Handler>(
                 SCRATCH.with_borrow(|scratch| conn.handle_read(&scratch[..n], now))
             }
             Wake::Blocked => conn.handle_read_blocked(now),
+            Wake::Notice(notice) => conn.handle_notice(notice, now),
+            Wake::NoNotifiers => inbox = None,
             Wake::Read(Err(e)) | Wake::Wrote(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
             Wake::Read(Err(e)) | Wake::Wrote(Err(e)) => conn.handle_error(e),
         }

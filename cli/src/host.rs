@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use mailstore::{Delivery, MailStore, Mailbox, StoreError};
-use session_api::{Completion, ConnInfo, Handler, Service, Work};
+use session_api::{Completion, ConnInfo, Handler, Notifier, Service, Work};
 use smtp_core::policy::LocalDomains;
 use smtp_core::transcript::Recorder;
 use smtp_core::{EnhancedCode, Envelope, Reply, ServerConfig, ServerEvent, ServerSession, Verdict};
@@ -78,7 +78,12 @@ impl ConnectionLimits {
 impl Service for SmtpService {
     type Handler = SmtpHandler;
 
-    fn open(&self, conn: &ConnInfo, now: Instant) -> (Recorded, SmtpHandler) {
+    fn open(
+        &self,
+        conn: &ConnInfo,
+        _notifier: Notifier<()>,
+        now: Instant,
+    ) -> (Recorded, SmtpHandler) {
         tracing::debug!(peer = %conn.peer, "connection");
         let admitted = self.connections.admit(conn.peer.ip());
         if let Err(why) = admitted {
@@ -140,6 +145,7 @@ struct Message {
 
 impl Handler for SmtpHandler {
     type Session = Recorded;
+    type Notice = ();
 
     fn on_event(
         &mut self,
@@ -345,7 +351,7 @@ mod tests {
             peer: "127.0.0.1:40000".parse().unwrap(),
             local: "127.0.0.1:25".parse().unwrap(),
         };
-        let (mut session, mut handler) = service.open(&conn, now);
+        let (mut session, mut handler) = service.open(&conn, Notifier::detached(), now);
         let input = format!(
             "EHLO c\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<{user}@example.com>\r\nDATA\r\nSubject: x\r\n\r\nhi\r\n.\r\nQUIT\r\n"
         );
@@ -369,6 +375,42 @@ mod tests {
         std::fs::read_dir(root.join("example.com").join(user).join("new"))
             .map(|d| d.count())
             .unwrap_or(0)
+    }
+
+    /// The delivery path tells the mailbox's watchers (IMAP IDLE, NNTP notices) once the
+    /// message is stored: after the fsyncs, before the 250.
+    #[test]
+    fn a_stored_message_is_announced_to_its_mailbox_watchers() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = MailStore::open(dir.path().join("mail")).unwrap();
+        let service = SmtpService {
+            config: Arc::new(ServerConfig::new("mx.test")),
+            policy: LocalDomains::new(["example.com"]),
+            store: store.clone(),
+            record_dir: None,
+            connections: Arc::new(ConnectionLimits::new(10, 10)),
+        };
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log = Arc::clone(&seen);
+        let alice = Mailbox::new("example.com", "alice").unwrap();
+        let _watch = store.watch(&alice, move |news| {
+            log.lock()
+                .unwrap()
+                .push((news.mailbox.to_string(), news.path.exists()));
+            true
+        });
+        let out = transaction(&service, "bob");
+        assert!(out.contains("250 2.0.0 Ok: queued as "), "{out}");
+        assert!(
+            seen.lock().unwrap().is_empty(),
+            "bob's mail is not alice's news"
+        );
+        let out = transaction(&service, "alice");
+        assert!(out.contains("250 2.0.0 Ok: queued as "), "{out}");
+        assert_eq!(
+            *seen.lock().unwrap(),
+            [("alice@example.com".to_owned(), true)]
+        );
     }
 
     #[test]

@@ -66,6 +66,7 @@
 //! struct Quiet;
 //! impl Handler for Quiet {
 //!     type Session = Ok;
+//!     type Notice = ();
 //!     fn on_event(&mut self, _: &mut Ok, _: (), _: Instant) -> Option<Work<Self>> { None }
 //! }
 //!
@@ -463,6 +464,20 @@ impl<H: Handler> Connection<H> {
                     return;
                 }
             }
+        }
+        self.settle(now);
+    }
+
+    /// A notice from the connection's [`Notifier`](session_api::Notifier) arrived: the handler
+    /// hears it (and may answer on the session, or start work). Ignored once the session is
+    /// over.
+    pub fn handle_notice(&mut self, notice: H::Notice, now: Instant) {
+        if !matches!(self.phase, Phase::Open) {
+            return;
+        }
+        let work = self.with_parts(|handler, session| handler.on_notice(session, notice, now));
+        if let Some(work) = work.flatten() {
+            self.start(work);
         }
         self.settle(now);
     }

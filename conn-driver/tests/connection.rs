@@ -125,6 +125,7 @@ struct Asker {
 
 impl Handler for Asker {
     type Session = Lines;
+    type Notice = ();
 
     fn on_event(&mut self, _: &mut Lines, question: String, _: Instant) -> Option<Work<Self>> {
         if question == "again" {

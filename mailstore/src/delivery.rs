@@ -11,7 +11,7 @@ use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::{FsOp, Inner, StoreError, name};
+use crate::{FsOp, Inner, Mailbox, NewMail, StoreError, name};
 
 /// Bodies arrive in small chunks (often a line or a DATA block); buffering
 /// turns them into few large writes.
@@ -49,6 +49,8 @@ pub struct Delivery {
     store: Arc<Inner>,
     /// Mailbox directories (deduplicated); the file lives in the first's `tmp/`.
     dirs: Vec<PathBuf>,
+    /// The mailbox of each of `dirs`, for the watchers.
+    mailboxes: Vec<Mailbox>,
     /// The unique base name, without `,S=`.
     base: String,
     tmp_path: PathBuf,
@@ -89,7 +91,11 @@ impl Delivered {
 impl Delivery {
     /// Opens a new file in the first mailbox's `tmp/`. `dirs` is non-empty
     /// and every entry is an existing mailbox directory.
-    pub(crate) fn start(store: Arc<Inner>, dirs: Vec<PathBuf>) -> Result<Self, StoreError> {
+    pub(crate) fn start(
+        store: Arc<Inner>,
+        dirs: Vec<PathBuf>,
+        mailboxes: Vec<Mailbox>,
+    ) -> Result<Self, StoreError> {
         let tmp_dir = dirs
             .first()
             .expect("MailStore::begin refuses an empty recipient list")
@@ -110,6 +116,7 @@ impl Delivery {
         Ok(Delivery {
             store,
             dirs,
+            mailboxes,
             base,
             tmp_path,
             file: Some(BufWriter::with_capacity(BUF_CAPACITY, file)),
@@ -207,6 +214,14 @@ impl Delivery {
             tracing::warn!(error = %e, "delivered, but the tmp/ name stays");
         }
         tracing::debug!(%name, size = self.size, mailboxes = placed.len(), "delivered");
+        // Durable and visible in every new/: now the watchers may look.
+        for (mailbox, path) in self.mailboxes.iter().zip(&placed) {
+            store.watchers.notify(&NewMail {
+                mailbox: mailbox.clone(),
+                path: path.clone(),
+                size: self.size,
+            });
+        }
         Ok(Delivered {
             name,
             paths: placed,

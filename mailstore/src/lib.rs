@@ -41,6 +41,7 @@ mod fault;
 mod group_sync;
 mod mailbox;
 mod name;
+mod watch;
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -54,6 +55,7 @@ pub use delivery::{Delivered, Delivery};
 pub use error::StoreError;
 pub use fault::{FaultHook, FsOp};
 pub use mailbox::{MAX_DOMAIN_LEN, MAX_LOCAL_LEN, Mailbox};
+pub use watch::{NewMail, Watch};
 
 /// How a [`MailStore`] behaves; pass to [`MailStore::open_with`].
 ///
@@ -173,6 +175,7 @@ impl MailStore {
             hook: options.fault_hook,
             known: Mutex::new(BTreeSet::new()),
             dir_syncs: group_sync::DirSyncs::default(),
+            watchers: watch::Watchers::default(),
         };
         inner
             .hooked(FsOp::CreateDir, &inner.root, || {
@@ -248,12 +251,14 @@ impl MailStore {
         // one copy per mailbox is what the recipient wants anyway.
         let mut seen = BTreeSet::new();
         let mut dirs = Vec::with_capacity(recipients.len());
+        let mut mailboxes = Vec::with_capacity(recipients.len());
         for m in recipients {
             if seen.insert(m) {
                 dirs.push(self.inner.ensure_mailbox(m)?);
+                mailboxes.push(m.clone());
             }
         }
-        Delivery::start(Arc::clone(&self.inner), dirs.clone()).inspect_err(|_| {
+        Delivery::start(Arc::clone(&self.inner), dirs.clone(), mailboxes).inspect_err(|_| {
             self.inner.forget(&dirs);
         })
     }
@@ -326,6 +331,8 @@ pub(crate) struct Inner {
     known: Mutex<BTreeSet<PathBuf>>,
     /// Lets concurrent deliveries into one `new/` share its fsync.
     dir_syncs: group_sync::DirSyncs,
+    /// Who hears of new mail in which mailbox.
+    pub(crate) watchers: watch::Watchers,
 }
 
 impl fmt::Debug for Inner {

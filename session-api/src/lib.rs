@@ -138,6 +138,11 @@ pub trait Handler: Send + Sized + 'static {
     /// The session this handler answers.
     type Session: Session + Send + 'static;
 
+    /// What the rest of the host can tell this connection through its [`Notifier`]: server
+    /// push, such as a message stored in a mailbox this connection watches (IMAP IDLE, an NNTP
+    /// notice). `()` for a protocol that needs none.
+    type Notice: Send + 'static;
+
     /// Answers one event. A quick answer is given directly on `session`; a slow one (disk I/O)
     /// is returned as [`Work`] for the adapter to run off its event loop.
     fn on_event(
@@ -146,6 +151,19 @@ pub trait Handler: Send + Sized + 'static {
         event: <Self::Session as Session>::Event,
         now: Instant,
     ) -> Option<Work<Self>>;
+
+    /// A notice sent through this connection's [`Notifier`] arrived. It is delivered on the
+    /// connection's own loop, between its other inputs, so the handler may answer on the
+    /// session at once (an untagged `EXISTS` during IDLE) or return [`Work`]. The default
+    /// ignores it.
+    fn on_notice(
+        &mut self,
+        _session: &mut Self::Session,
+        _notice: Self::Notice,
+        _now: Instant,
+    ) -> Option<Work<Self>> {
+        None
+    }
 
     /// Called after each [`Completion`] has been applied, so a handler whose completion found
     /// more to do (a next step that is itself slow) can start it. A completion cannot return
@@ -167,12 +185,79 @@ pub trait Service: Send + Sync + 'static {
     /// The handler type; its session type is the protocol this service speaks.
     type Handler: Handler;
 
-    /// Called for every accepted connection.
+    /// Called for every accepted connection. `notifier` wakes this connection with a notice
+    /// from anywhere (another connection's delivery, another thread); keep it where the
+    /// notices come from, such as a registry of who watches which mailbox.
     fn open(
         &self,
         conn: &ConnInfo,
+        notifier: Notifier<<Self::Handler as Handler>::Notice>,
         now: Instant,
     ) -> (<Self::Handler as Handler>::Session, Self::Handler);
+}
+
+/// Wakes one connection with a notice, from any thread: cheap to clone, never blocks, and
+/// harmless after the connection is gone.
+///
+/// The runtime adapter makes one per connection and hands it to [`Service::open`]; the notice
+/// reaches [`Handler::on_notice`] on the connection's own loop. Nothing waits on a worker
+/// thread for it, so a notice can be awaited indefinitely (IMAP IDLE) and costs nothing while
+/// none comes.
+///
+/// ```
+/// use std::sync::{Arc, Mutex};
+/// use session_api::Notifier;
+///
+/// let inbox = Arc::new(Mutex::new(Vec::new()));
+/// let sink = Arc::clone(&inbox);
+/// let notifier = Notifier::new(move |n: u32| {
+///     sink.lock().unwrap().push(n);
+///     true
+/// });
+/// let copy = notifier.clone();
+/// assert!(std::thread::spawn(move || copy.notify(7)).join().unwrap());
+/// assert_eq!(*inbox.lock().unwrap(), [7]);
+/// assert!(!Notifier::<u32>::detached().notify(1));
+/// ```
+pub struct Notifier<N> {
+    deliver: std::sync::Arc<dyn Fn(N) -> bool + Send + Sync>,
+}
+
+impl<N> Notifier<N> {
+    /// A notifier that hands each notice to `deliver`, which queues it for the connection,
+    /// wakes the connection's loop and says whether the connection is still there. Adapters
+    /// call this; hosts only [`notify`](Notifier::notify).
+    pub fn new(deliver: impl Fn(N) -> bool + Send + Sync + 'static) -> Self {
+        Notifier {
+            deliver: std::sync::Arc::new(deliver),
+        }
+    }
+
+    /// A notifier that reaches no connection (`notify` always returns false): for connections
+    /// nobody can push to, and for tests.
+    pub fn detached() -> Self {
+        Notifier::new(|_| false)
+    }
+
+    /// Sends `notice` to the connection. Returns false once the connection is gone; the
+    /// caller should then forget this notifier.
+    pub fn notify(&self, notice: N) -> bool {
+        (self.deliver)(notice)
+    }
+}
+
+impl<N> Clone for Notifier<N> {
+    fn clone(&self) -> Self {
+        Notifier {
+            deliver: std::sync::Arc::clone(&self.deliver),
+        }
+    }
+}
+
+impl<N> std::fmt::Debug for Notifier<N> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Notifier")
+    }
 }
 
 /// Addresses of an accepted connection.

@@ -39,7 +39,12 @@ pub struct ScriptHandler {
 impl Service for ScriptService {
     type Handler = ScriptHandler;
 
-    fn open(&self, _conn: &ConnInfo, now: Instant) -> (ServerSession, ScriptHandler) {
+    fn open(
+        &self,
+        _conn: &ConnInfo,
+        _notifier: session_api::Notifier<()>,
+        now: Instant,
+    ) -> (ServerSession, ScriptHandler) {
         let handler = ScriptHandler {
             script: self.script.clone(),
             log: self.log.clone(),
@@ -50,6 +55,7 @@ impl Service for ScriptService {
 
 impl Handler for ScriptHandler {
     type Session = ServerSession;
+    type Notice = ();
 
     fn on_event(
         &mut self,

@@ -28,7 +28,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use adapter_mio::{Options, Server, Shutdown};
-use session_api::{Completion, ConnInfo, Handler, Service, Session, Work};
+use session_api::{Completion, ConnInfo, Handler, Notifier, Service, Session, Work};
 
 pub mod peer;
 
@@ -214,6 +214,7 @@ pub struct LinerHandler {
 
 impl Handler for LinerHandler {
     type Session = Liner;
+    type Notice = ();
 
     fn on_event(&mut self, session: &mut Liner, event: Event, _now: Instant) -> Option<Work<Self>> {
         match event {
@@ -267,7 +268,12 @@ impl LinerService {
 impl Service for LinerService {
     type Handler = LinerHandler;
 
-    fn open(&self, conn: &ConnInfo, now: Instant) -> (Liner, LinerHandler) {
+    fn open(
+        &self,
+        conn: &ConnInfo,
+        _notifier: Notifier<()>,
+        now: Instant,
+    ) -> (Liner, LinerHandler) {
         self.stats.opened.fetch_add(1, Ordering::SeqCst);
         self.stats.peers.lock().unwrap().push(conn.peer);
         let mut session = Liner {

@@ -282,6 +282,7 @@ impl Recorder {
 
 impl Handler for Recorder {
     type Session = LineClient;
+    type Notice = ();
 
     fn on_event(
         &mut self,

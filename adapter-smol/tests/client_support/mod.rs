@@ -435,6 +435,7 @@ impl Feeder {
 
 impl Handler for Feeder {
     type Session = Script;
+    type Notice = ();
 
     fn on_event(
         &mut self,

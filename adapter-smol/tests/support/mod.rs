@@ -18,7 +18,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use adapter_smol::{Options, Shutdown};
-use session_api::{Completion, ConnInfo, Handler, Service, Session, Work};
+use session_api::{Completion, ConnInfo, Handler, Notifier, Service, Session, Work};
 
 /// What happened on the server side, in order: `open`, `eof`, `timeout`, `shutdown`, `close`.
 #[derive(Clone, Default)]
@@ -165,6 +165,7 @@ pub struct LinerHandler {
 
 impl Handler for LinerHandler {
     type Session = Liner;
+    type Notice = ();
 
     fn on_event(
         &mut self,
@@ -211,7 +212,12 @@ impl Default for LineService {
 impl Service for LineService {
     type Handler = LinerHandler;
 
-    fn open(&self, _conn: &ConnInfo, now: Instant) -> (Liner, LinerHandler) {
+    fn open(
+        &self,
+        _conn: &ConnInfo,
+        _notifier: Notifier<()>,
+        now: Instant,
+    ) -> (Liner, LinerHandler) {
         self.log.push("open");
         let session = Liner {
             out: b"hi\r\n".to_vec(),

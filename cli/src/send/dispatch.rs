@@ -345,6 +345,7 @@ fn describe(f: &Failure) -> String {
 
 impl Handler for SendHandler {
     type Session = ClientSession;
+    type Notice = ();
 
     fn on_event(
         &mut self,
