@@ -121,6 +121,17 @@ impl Session for Recorded {
     fn is_closed(&self) -> bool {
         self.inner.is_closed()
     }
+
+    fn poll_upgrade(&mut self) -> Option<session_api::Upgrade> {
+        self.inner.poll_upgrade()
+    }
+
+    fn handle_tls(&mut self, info: &session_api::TlsInfo, now: Instant) {
+        if let Some((rec, _)) = &mut self.recorder {
+            rec.tls(now);
+        }
+        self.inner.handle_tls(info, now)
+    }
 }
 
 impl Drop for Recorded {

@@ -82,14 +82,21 @@
 //! ```
 #![forbid(unsafe_code)]
 
+mod tls;
+
+pub use rustls;
+pub use tls::{TlsConfigError, TlsMode, server_config_from_pem};
+
 use std::any::Any;
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
 use std::io;
 use std::panic::{self, AssertUnwindSafe};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use session_api::{Completion, Handler, Session, Work};
+use session_api::{Completion, Handler, Session, Upgrade, Work};
+use tls::TlsTransport;
 
 /// Rounds in a row in which a session answers events but consumes no input before the driver
 /// stops re-offering the kept input. A correct session never needs more than one (an event
@@ -273,12 +280,36 @@ pub struct Connection<H: Handler> {
     /// Why the connection ended early, if it did.
     error: Option<io::Error>,
     panicked: Option<Panicked>,
+    /// `Some` while the connection speaks TLS.
+    tls: Option<TlsTransport>,
+    /// The configuration for a session that asks for TLS (STARTTLS).
+    starttls: Option<Arc<rustls::ServerConfig>>,
+    /// The session asked for TLS: its reply is flushed, everything the peer sends until then is
+    /// dropped, then the handshake starts.
+    upgrading: bool,
+    /// The TLS session failed: flush the alert, then end with this error.
+    fatal: Option<io::Error>,
+    /// Plaintext from the session on its way into `tls`.
+    plain_out: Vec<u8>,
 }
 
 impl<H: Handler> Connection<H> {
-    /// A new connection; any output the session queued at creation (a greeting) is ready in
-    /// [`pending_output`](Connection::pending_output).
+    /// A new plain connection; any output the session queued at creation (a greeting) is ready
+    /// in [`pending_output`](Connection::pending_output).
     pub fn new(session: H::Session, handler: H, limits: Limits, now: Instant) -> Self {
+        Self::with_tls(session, handler, limits, None, now)
+    }
+
+    /// A new connection with TLS: from the first byte ([`TlsMode::Implicit`]; the session hears
+    /// [`handle_tls`](Session::handle_tls) when the handshake is done, and its greeting waits
+    /// for it), or when the session asks for it ([`TlsMode::StartTls`]).
+    pub fn with_tls(
+        session: H::Session,
+        handler: H,
+        limits: Limits,
+        tls: Option<TlsMode>,
+        now: Instant,
+    ) -> Self {
         let limits = Limits {
             read_buffer: limits.read_buffer.max(1),
             max_output: limits.max_output.max(1),
@@ -306,9 +337,27 @@ impl<H: Handler> Connection<H> {
             closed_handler: false,
             error: None,
             panicked: None,
+            tls: None,
+            starttls: None,
+            upgrading: false,
+            fatal: None,
+            plain_out: Vec::new(),
         };
+        match tls {
+            Some(TlsMode::StartTls(config)) => conn.starttls = Some(config),
+            Some(TlsMode::Implicit(config)) => match TlsTransport::new(config) {
+                Ok(transport) => conn.tls = Some(transport),
+                Err(e) => conn.fail(e),
+            },
+            None => {}
+        }
         conn.settle(now);
         conn
+    }
+
+    /// Whether the connection speaks TLS now.
+    pub fn is_tls(&self) -> bool {
+        self.tls.is_some()
     }
 
     /// The session, while the connection has it (not after a panic).
@@ -327,7 +376,26 @@ impl<H: Handler> Connection<H> {
     pub fn handle_read(&mut self, data: &[u8], now: Instant) {
         match self.phase {
             Phase::Open => {
-                self.input.extend_from_slice(data);
+                if self.upgrading {
+                    // Sent after STARTTLS but before our answer to it could be read: injected
+                    // plaintext, never a command (RFC 3207 section 4.2).
+                    tracing::debug!(octets = data.len(), "dropped input sent before TLS began");
+                } else if let Some(tls) = &mut self.tls {
+                    match tls.read(data, &mut self.input) {
+                        Ok(closed) => self.eof |= closed,
+                        Err(e) => {
+                            tracing::debug!(error = %e, "TLS failed");
+                            self.fatal = Some(e);
+                        }
+                    }
+                    tls.drain(&mut self.output);
+                    if let Some(info) = tls.take_established() {
+                        tracing::debug!(version = %info.version, cipher = %info.cipher, "TLS established");
+                        self.with_parts(|_, session| session.handle_tls(&info, now));
+                    }
+                } else {
+                    self.input.extend_from_slice(data);
+                }
                 self.settle(now);
             }
             Phase::Lingering { .. } => {
@@ -508,9 +576,13 @@ impl<H: Handler> Connection<H> {
         match self.phase {
             Phase::Open => {
                 let open = self.parts.as_ref().is_some_and(|(_, s)| !s.is_closed());
-                if self.eof || !open || self.is_backed_up() {
+                if self.eof || !open || self.fatal.is_some() || self.is_backed_up() {
                     0
+                } else if self.upgrading {
+                    // Read (and drop) what the peer sends before the handshake.
+                    self.limits.read_buffer
                 } else {
+                    // With TLS, one record may carry up to 16 KiB more plaintext than this.
                     self.limits.read_buffer.saturating_sub(self.input.len())
                 }
             }
@@ -658,6 +730,18 @@ impl<H: Handler> Connection<H> {
         if !matches!(self.phase, Phase::Open) {
             return;
         }
+        if self.fatal.is_some() {
+            // Only the alert is sent; then the connection ends.
+            if self.pending() == 0
+                && let Some(error) = self.fatal.take()
+            {
+                self.fail(error);
+            }
+            return;
+        }
+        if self.upgrading && self.pending() == 0 {
+            self.start_tls();
+        }
         self.pump(now);
         // EOF comes after every byte before it: deliver it only once the session has taken all
         // of the kept input it will take, i.e. no answer is outstanding and the last pump was
@@ -713,6 +797,22 @@ impl<H: Handler> Connection<H> {
         };
     }
 
+    /// The session's answer to its STARTTLS has been written: from here on the bytes are TLS.
+    fn start_tls(&mut self) {
+        self.upgrading = false;
+        let Some(config) = self.starttls.take() else {
+            self.fail(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "the session asked for TLS, but the listener has no certificate",
+            ));
+            return;
+        };
+        match TlsTransport::new(config) {
+            Ok(transport) => self.tls = Some(transport),
+            Err(e) => self.fail(e),
+        }
+    }
+
     /// Offers kept input, answers events (queuing any work), collects output; repeats while
     /// the session consumes, since an event answered at once can let it consume more.
     fn pump(&mut self, now: Instant) {
@@ -721,18 +821,30 @@ impl<H: Handler> Connection<H> {
             self.grew_while_full = false;
         }
         loop {
-            let offer = !self.input.is_empty() && !self.is_backed_up();
+            let offer = !self.input.is_empty() && !self.is_backed_up() && !self.upgrading;
             let full = self.pending() >= self.limits.max_output;
             let Some(Round {
                 consumed,
                 works,
                 added,
                 answered,
+                upgrade,
             }) = self.round(offer, now)
             else {
                 return;
             };
-            if consumed > 0 {
+            if upgrade == Some(Upgrade::Tls) && self.tls.is_none() && !self.upgrading {
+                self.upgrading = true;
+                if !self.input.is_empty() {
+                    // Pipelined after STARTTLS: injected plaintext (CVE-2011-0411).
+                    tracing::debug!(
+                        octets = self.input.len(),
+                        "dropped input pipelined after STARTTLS"
+                    );
+                    self.input = Vec::new();
+                }
+            }
+            if consumed > 0 && !self.upgrading {
                 self.input.drain(..consumed);
                 if self.input.is_empty() && self.input.capacity() > KEEP_CAPACITY {
                     self.input = Vec::new();
@@ -745,6 +857,9 @@ impl<H: Handler> Connection<H> {
                 self.grew_while_full = true;
             } else if !full {
                 self.grew_while_full = false;
+            }
+            if self.upgrading {
+                break;
             }
             if consumed > 0 {
                 idle_rounds = 0;
@@ -762,7 +877,12 @@ impl<H: Handler> Connection<H> {
         // The buffers are moved out for the round, so the closure can borrow them beside the
         // handler and session, and put back after.
         let input = std::mem::take(&mut self.input);
-        let mut output = std::mem::take(&mut self.output);
+        // With TLS the session's output is plaintext on its way to the transport.
+        let mut output = if self.tls.is_some() {
+            std::mem::take(&mut self.plain_out)
+        } else {
+            std::mem::take(&mut self.output)
+        };
         let result = self.with_parts(|handler, session| {
             let mut consumed = 0;
             if offer && !session.is_closed() {
@@ -784,10 +904,19 @@ impl<H: Handler> Connection<H> {
                 works,
                 added: output.len() - before,
                 answered,
+                upgrade: session.poll_upgrade(),
             }
         });
         self.input = input;
-        self.output = output;
+        match &mut self.tls {
+            Some(tls) => {
+                tls.write(&output);
+                output.clear();
+                self.plain_out = output;
+                tls.drain(&mut self.output);
+            }
+            None => self.output = output,
+        }
         result
     }
 }
@@ -802,6 +931,8 @@ struct Round<H: Handler> {
     added: usize,
     /// Whether any event was answered.
     answered: bool,
+    /// A transport change the session asked for.
+    upgrade: Option<Upgrade>,
 }
 
 impl<H: Handler> Drop for Connection<H> {

@@ -131,6 +131,60 @@ pub trait Session {
 
     /// True once the session will consume no more input: flush the output, then close.
     fn is_closed(&self) -> bool;
+
+    /// A change of transport the session asks for, right after the line that asked for it
+    /// (STARTTLS): `Some` once. The session has consumed input exactly through that line and
+    /// queued its reply, and takes no input until [`handle_tls`](Session::handle_tls). The
+    /// driver then flushes the reply, throws away any input the peer sent after the line
+    /// (RFC 3207 section 4.2; CVE-2011-0411 was a server that kept it), runs the handshake and
+    /// tells the session. The default asks for nothing.
+    fn poll_upgrade(&mut self) -> Option<Upgrade> {
+        None
+    }
+
+    /// The transport is TLS from now on: after an [`Upgrade::Tls`], or at the start of an
+    /// implicit-TLS connection (then before any input). The default ignores it.
+    fn handle_tls(&mut self, _info: &TlsInfo, _now: Instant) {}
+}
+
+/// A transport change a [`Session`] can ask for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Upgrade {
+    /// Start TLS on this connection (STARTTLS in SMTP, IMAP, NNTP).
+    Tls,
+}
+
+/// What a TLS handshake settled, for the session (and its `Received:` header).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TlsInfo {
+    /// `TLSv1.3` or `TLSv1.2`.
+    pub version: String,
+    /// The cipher suite, by its IANA name (`TLS13_AES_256_GCM_SHA384`).
+    pub cipher: String,
+    /// The server name the client asked for (SNI), if any.
+    pub server_name: Option<String>,
+}
+
+impl TlsInfo {
+    /// Describes a finished handshake.
+    ///
+    /// ```
+    /// let info = session_api::TlsInfo::new("TLSv1.3", "TLS13_AES_128_GCM_SHA256", None);
+    /// assert_eq!(info.version, "TLSv1.3");
+    /// ```
+    pub fn new(
+        version: impl Into<String>,
+        cipher: impl Into<String>,
+        server_name: Option<String>,
+    ) -> Self {
+        TlsInfo {
+            version: version.into(),
+            cipher: cipher.into(),
+            server_name,
+        }
+    }
 }
 
 /// The host's side of one connection: answers a session's events.

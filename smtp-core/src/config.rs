@@ -19,6 +19,9 @@ pub struct ServerConfig {
     pub limits: Limits,
     /// How long a peer may stay silent.
     pub timeouts: Timeouts,
+    /// Offer STARTTLS (RFC 3207) on connections that are not TLS yet. Only set it where the
+    /// driver of the connection has a certificate to start TLS with.
+    pub starttls: bool,
 }
 
 impl ServerConfig {
@@ -28,6 +31,7 @@ impl ServerConfig {
             hostname: hostname.into(),
             limits: Limits::default(),
             timeouts: Timeouts::default(),
+            starttls: false,
         }
     }
 }

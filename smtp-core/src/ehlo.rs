@@ -11,24 +11,26 @@
 //! - `ENHANCEDSTATUSCODES` (RFC 2034): every reply but the greeting, the EHLO/HELO reply and 354
 //!   carries one, as that RFC prescribes.
 //! - `CHUNKING` (RFC 3030): BDAT, counted octets without dot transparency.
+//! - `STARTTLS` (RFC 3207): `crate::server::starttls`; offered only before TLS, where the
+//!   configuration says a certificate is there.
 
 use crate::Reply;
 use crate::config::Limits;
 
 /// The EHLO reply for a server named `host` with these limits.
-pub(crate) fn reply(host: &str, client: &str, limits: &Limits) -> Reply {
-    Reply::multiline(
-        250,
-        None,
-        [
-            format!("{host} greets {client}"),
-            "PIPELINING".into(),
-            format!("SIZE {}", limits.message_size),
-            "8BITMIME".into(),
-            "SMTPUTF8".into(),
-            "ENHANCEDSTATUSCODES".into(),
-            "CHUNKING".into(),
-            "HELP".into(),
-        ],
-    )
+pub(crate) fn reply(host: &str, client: &str, limits: &Limits, starttls: bool) -> Reply {
+    let mut lines = vec![
+        format!("{host} greets {client}"),
+        "PIPELINING".into(),
+        format!("SIZE {}", limits.message_size),
+        "8BITMIME".into(),
+        "SMTPUTF8".into(),
+        "ENHANCEDSTATUSCODES".into(),
+        "CHUNKING".into(),
+    ];
+    if starttls {
+        lines.push("STARTTLS".into());
+    }
+    lines.push("HELP".into());
+    Reply::multiline(250, None, lines)
 }

@@ -35,6 +35,8 @@ pub struct Envelope {
     pub body: BodyType,
     /// True if the data comes in BDAT chunks (RFC 3030).
     pub chunked: bool,
+    /// The TLS session the message came over, if any (STARTTLS or implicit TLS).
+    pub tls: Option<session_api::TlsInfo>,
 }
 
 /// `BODY=` of MAIL FROM.

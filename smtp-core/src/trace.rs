@@ -43,10 +43,13 @@ pub fn return_path(from: &ReversePath) -> String {
 /// left out so that recipients cannot learn of each other (RFC 5321 section 7.2).
 pub fn received(info: &ReceivedInfo<'_>) -> String {
     let env = info.envelope;
-    let with = match (env.esmtp, env.smtputf8) {
-        (false, _) => "SMTP",
-        (true, false) => "ESMTP",
-        (true, true) => "UTF8SMTP",
+    // RFC 3848 adds the S for TLS; RFC 6531 section 4.3 the UTF8 prefix.
+    let with = match (env.esmtp, env.smtputf8, env.tls.is_some()) {
+        (false, _, _) => "SMTP",
+        (true, false, false) => "ESMTP",
+        (true, false, true) => "ESMTPS",
+        (true, true, false) => "UTF8SMTP",
+        (true, true, true) => "UTF8SMTPS",
     };
     let mut h = format!(
         "Received: from {} ([{}])\r\n\tby {} (buzon) with {} id {}",
@@ -56,6 +59,14 @@ pub fn received(info: &ReceivedInfo<'_>) -> String {
         with,
         info.id
     );
+    if let Some(tls) = &env.tls {
+        // As Postfix writes it, so readers that parse Received: lines find it.
+        h.push_str(&format!(
+            "\r\n\t(using {} with cipher {})",
+            printable(&tls.version),
+            printable(&tls.cipher)
+        ));
+    }
     if let [only] = env.recipients.as_slice() {
         h.push_str(&format!("\r\n\tfor {}", printable(&only.to_string())));
     }
@@ -78,6 +89,7 @@ mod tests {
             smtputf8: false,
             body: BodyType::SevenBit,
             chunked: false,
+            tls: None,
         };
         let h = received(&ReceivedInfo {
             envelope: &envelope,

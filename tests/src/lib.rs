@@ -199,6 +199,9 @@ pub fn play_over_socket(t: &Transcript, addr: SocketAddr) -> Result<(), String> 
             Item::Advance(_) => {
                 return Err("transcripts that move the clock cannot run live".into());
             }
+            Item::Tls => {
+                return Err("transcripts that start TLS cannot run over a plain socket".into());
+            }
         }
     }
     read_until(

@@ -36,6 +36,7 @@ impl ServerSession {
             }
             Command::Vrfy(_) => self.reply(&replies::vrfy()),
             Command::Help(_) => self.reply(&replies::help()),
+            Command::StartTls if self.config.starttls => self.starttls(),
             // Not advertised, so "not implemented" is the honest answer (RFC 5321 4.2.4).
             Command::Expn(_) | Command::StartTls | Command::Auth(_) => {
                 self.violation(Violation::NotImplemented);
@@ -61,7 +62,7 @@ impl ServerSession {
         self.error_reply(&reply);
     }
 
-    fn sequence_error(&mut self, reply: Reply) {
+    pub(super) fn sequence_error(&mut self, reply: Reply) {
         self.violation(Violation::OutOfSequence);
         self.error_reply(&reply);
     }
@@ -73,7 +74,8 @@ impl ServerSession {
         self.txn = None;
         let host = &self.config.hostname;
         let reply = if esmtp {
-            ehlo::reply(host, &name, &self.config.limits)
+            let starttls = self.config.starttls && self.tls.is_none();
+            ehlo::reply(host, &name, &self.config.limits, starttls)
         } else {
             Reply::multiline(250, None, [host.clone()])
         };
@@ -272,6 +274,7 @@ impl ServerSession {
             smtputf8: txn.smtputf8,
             body: txn.body,
             chunked,
+            tls: self.tls.clone(),
         }
     }
 }

@@ -3,6 +3,7 @@
 mod commands;
 mod message;
 mod replies;
+mod starttls;
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -66,6 +67,12 @@ pub struct ServerSession {
     deadline: Option<(Instant, TimerKind)>,
     closed: bool,
     shutting_down: bool,
+    /// The TLS session, once there is one.
+    tls: Option<session_api::TlsInfo>,
+    /// STARTTLS was accepted: no input until the handshake is done (see `starttls`).
+    awaiting_tls: bool,
+    /// STARTTLS was accepted and the driver has not been asked yet.
+    upgrade_asked: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -130,6 +137,9 @@ impl ServerSession {
             deadline: None,
             closed: false,
             shutting_down: false,
+            tls: None,
+            awaiting_tls: false,
+            upgrade_asked: false,
         }
     }
 
@@ -144,7 +154,7 @@ impl ServerSession {
     /// awaits a host decision, and input after the session closed.
     pub fn handle_input(&mut self, input: &[u8], now: Instant) -> usize {
         let mut used = 0;
-        while !self.closed && self.pending.is_none() && used < input.len() {
+        while !self.closed && self.pending.is_none() && !self.awaiting_tls && used < input.len() {
             let rest = &input[used..];
             let n = if self.reception.is_some() {
                 self.receive(rest)
@@ -417,6 +427,14 @@ impl session_api::Session for ServerSession {
 
     fn is_closed(&self) -> bool {
         self.closed
+    }
+
+    fn poll_upgrade(&mut self) -> Option<session_api::Upgrade> {
+        std::mem::take(&mut self.upgrade_asked).then_some(session_api::Upgrade::Tls)
+    }
+
+    fn handle_tls(&mut self, info: &session_api::TlsInfo, now: Instant) {
+        ServerSession::handle_tls(self, info, now)
     }
 }
 

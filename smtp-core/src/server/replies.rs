@@ -108,6 +108,14 @@ pub(super) fn not_implemented() -> Reply {
     Reply::new(502, EnhancedCode(5, 5, 1), "Command not implemented")
 }
 
+pub(super) fn starttls_needs_ehlo() -> Reply {
+    Reply::new(
+        503,
+        EnhancedCode(5, 5, 1),
+        "STARTTLS needs EHLO: it is an ESMTP extension",
+    )
+}
+
 pub(super) fn need_helo() -> Reply {
     Reply::new(503, EnhancedCode(5, 5, 1), "Send EHLO or HELO first")
 }

@@ -77,6 +77,11 @@ pub fn replay_client_split(t: &Transcript, start: Instant, mut split: Split<'_>)
                 c.handle_timeout(now);
                 i += 1;
             }
+            Item::Tls => {
+                // The client side of STARTTLS is not part of client transcripts yet.
+                log.push("tls".to_owned());
+                i += 1;
+            }
             Item::Eof => {
                 c.handle_eof(now);
                 log.push("eof".to_owned());

@@ -18,6 +18,10 @@ pub enum Item {
     Advance(Duration),
     /// The client closes its side.
     Eof,
+    /// The transport becomes TLS here (after `220` to STARTTLS): what the client pipelined
+    /// after STARTTLS is dropped, as the driver does, and the session hears `handle_tls`. The
+    /// lines that follow are the plaintext inside TLS.
+    Tls,
 }
 
 /// A parsed transcript: settings, host decisions and the conversation.
@@ -72,12 +76,14 @@ impl Transcript {
                 let rest = rest.trim();
                 if rest == "eof" {
                     t.items.push(Item::Eof);
+                } else if rest == "tls" {
+                    t.items.push(Item::Tls);
                 } else {
                     let secs = rest
                         .strip_prefix('+')
                         .and_then(|r| r.strip_suffix('s'))
                         .and_then(|n| n.parse::<u64>().ok())
-                        .ok_or_else(|| err("expected `@ +Ns` or `@ eof`"))?;
+                        .ok_or_else(|| err("expected `@ +Ns`, `@ eof` or `@ tls`"))?;
                     t.items.push(Item::Advance(Duration::from_secs(secs)));
                 }
             } else if let Some(rest) = line.strip_prefix("! config ") {
@@ -124,6 +130,11 @@ impl Transcript {
     /// True if the transcript moves the clock (such transcripts cannot run in real time).
     pub fn uses_clock(&self) -> bool {
         self.items.iter().any(|i| matches!(i, Item::Advance(_)))
+    }
+
+    /// True if the transcript starts TLS (`@ tls`); a plain socket cannot play it.
+    pub fn uses_tls(&self) -> bool {
+        self.items.iter().any(|i| matches!(i, Item::Tls))
     }
 }
 
@@ -272,6 +283,7 @@ impl fmt::Display for Transcript {
                 Item::Server(b) => write_bytes(f, 'S', b)?,
                 Item::Advance(d) => writeln!(f, "@ +{}s", d.as_secs())?,
                 Item::Eof => writeln!(f, "@ eof")?,
+                Item::Tls => writeln!(f, "@ tls")?,
             }
         }
         Ok(())

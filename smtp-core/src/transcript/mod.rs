@@ -44,7 +44,9 @@ mod run;
 pub use client_run::{describe_client_event, replay_client, replay_client_split};
 pub use format::{Item, ParseError, Transcript, escape, unescape};
 pub use record::Recorder;
-pub use run::{Mismatch, Outcome, Script, Split, describe_event, replay, replay_split};
+pub use run::{
+    Mismatch, Outcome, Script, Split, describe_event, replay, replay_split, test_tls_info,
+};
 
 #[cfg(doc)]
 use crate::ServerSession;

@@ -87,6 +87,12 @@ impl Recorder {
         self.tick(now);
     }
 
+    /// The transport became TLS.
+    pub fn tls(&mut self, now: Instant) {
+        self.tick(now);
+        self.t.items.push(Item::Tls);
+    }
+
     /// The client closed its side.
     pub fn eof(&mut self, now: Instant) {
         self.tick(now);

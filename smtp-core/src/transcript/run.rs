@@ -172,6 +172,23 @@ pub fn replay_split(t: &Transcript, start: Instant, mut split: Split<'_>) -> Out
                 host.drive(&mut session, &mut kept, &[], now, &mut output);
                 i += 1;
             }
+            Item::Tls => {
+                host.drive(&mut session, &mut kept, &[], now, &mut output);
+                use session_api::Session as _;
+                match session.poll_upgrade() {
+                    Some(session_api::Upgrade::Tls) => {
+                        // What the driver does: drop the plaintext pipelined after STARTTLS.
+                        if !kept.is_empty() {
+                            host.note(format!("dropped {} octets before TLS", kept.len()));
+                            kept.clear();
+                        }
+                        session.handle_tls(&test_tls_info(), now);
+                        host.note("tls".to_owned());
+                    }
+                    _ => host.note("tls not asked for".to_owned()),
+                }
+                i += 1;
+            }
             Item::Eof => {
                 host.drive(&mut session, &mut kept, &[], now, &mut output);
                 session.handle_eof(now);
@@ -192,6 +209,11 @@ pub fn replay_split(t: &Transcript, start: Instant, mut split: Split<'_>) -> Out
         events: host.log,
         mismatch,
     }
+}
+
+/// What a replayed `@ tls` tells the session; the same every time, so recordings compare.
+pub fn test_tls_info() -> session_api::TlsInfo {
+    session_api::TlsInfo::new("TLSv1.3", "TLS13_AES_128_GCM_SHA256", None)
 }
 
 impl Transcript {
@@ -221,6 +243,9 @@ impl Transcript {
         }
         if let Some(v) = num("data_timeout") {
             c.timeouts.data_block = std::time::Duration::from_secs(v);
+        }
+        if let Some(v) = t.config_value("starttls") {
+            c.starttls = v == "true";
         }
         c
     }

@@ -1,0 +1,176 @@
+//! The TLS transport: rustls's server connection, which is sans-IO already, between the socket's
+//! bytes and the session's plaintext. One implementation for every runtime and protocol.
+
+use std::fmt;
+use std::io::{self, Read as _, Write as _};
+use std::sync::Arc;
+
+use rustls::{ProtocolVersion, ServerConfig, ServerConnection};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use session_api::TlsInfo;
+
+/// How a listener's connections use TLS.
+#[derive(Clone)]
+pub enum TlsMode {
+    /// Plain at first; the session may ask for TLS (`STARTTLS`).
+    StartTls(Arc<ServerConfig>),
+    /// TLS from the first byte (SMTP submission on 465, IMAPS, NNTPS).
+    Implicit(Arc<ServerConfig>),
+}
+
+impl TlsMode {
+    /// Whether this mode starts with TLS.
+    pub fn is_implicit(&self) -> bool {
+        matches!(self, TlsMode::Implicit(_))
+    }
+}
+
+impl fmt::Debug for TlsMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TlsMode::StartTls(_) => "StartTls",
+            TlsMode::Implicit(_) => "Implicit",
+        })
+    }
+}
+
+impl PartialEq for TlsMode {
+    /// The same mode with the same configuration object.
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (TlsMode::StartTls(a), TlsMode::StartTls(b))
+            | (TlsMode::Implicit(a), TlsMode::Implicit(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
+}
+
+impl Eq for TlsMode {}
+
+/// A certificate or key that cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsConfigError(String);
+
+impl fmt::Display for TlsConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for TlsConfigError {}
+
+/// A server configuration (ring provider, TLS 1.2 and 1.3, no client certificates) from PEM
+/// text: a certificate chain, leaf first, and its private key (PKCS#8, PKCS#1 or SEC1).
+///
+/// ```
+/// let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()])?;
+/// let config = conn_driver::server_config_from_pem(
+///     cert.cert.pem().as_bytes(),
+///     cert.signing_key.serialize_pem().as_bytes(),
+/// )?;
+/// # let _ = config;
+/// assert!(conn_driver::server_config_from_pem(b"", b"").is_err());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn server_config_from_pem(
+    cert_pem: &[u8],
+    key_pem: &[u8],
+) -> Result<Arc<ServerConfig>, TlsConfigError> {
+    let chain = CertificateDer::pem_slice_iter(cert_pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| TlsConfigError(format!("the certificate file is not PEM: {e}")))?;
+    if chain.is_empty() {
+        return Err(TlsConfigError(
+            "the certificate file holds no CERTIFICATE block".to_owned(),
+        ));
+    }
+    let key = PrivateKeyDer::from_pem_slice(key_pem)
+        .map_err(|e| TlsConfigError(format!("the key file holds no usable private key: {e}")))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| TlsConfigError(e.to_string()))?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .map_err(|e| TlsConfigError(format!("the certificate and key do not go together: {e}")))?;
+    Ok(Arc::new(config))
+}
+
+/// One connection's TLS state.
+pub(crate) struct TlsTransport {
+    conn: ServerConnection,
+    /// The handshake's end has been reported.
+    told: bool,
+}
+
+impl TlsTransport {
+    pub(crate) fn new(config: Arc<ServerConfig>) -> io::Result<Self> {
+        let mut conn = ServerConnection::new(config).map_err(io::Error::other)?;
+        // The driver bounds its own output and moves every record out at once, so rustls's
+        // limit on buffered plaintext (which would make writes partial before the handshake
+        // ends) is not needed.
+        conn.set_buffer_limit(None);
+        Ok(TlsTransport { conn, told: false })
+    }
+
+    /// Feeds bytes from the socket; appends the plaintext they carry to `plain`. Returns whether
+    /// the peer closed the TLS session (`close_notify`). `Err` is a TLS failure; any alert to
+    /// send is then left for [`drain`](TlsTransport::drain).
+    pub(crate) fn read(&mut self, mut raw: &[u8], plain: &mut Vec<u8>) -> io::Result<bool> {
+        let mut closed = false;
+        while !raw.is_empty() {
+            if self.conn.read_tls(&mut raw)? == 0 {
+                break;
+            }
+            let state = self
+                .conn
+                .process_new_packets()
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+            let n = state.plaintext_bytes_to_read();
+            if n > 0 {
+                let start = plain.len();
+                plain.resize(start + n, 0);
+                self.conn.reader().read_exact(&mut plain[start..])?;
+            }
+            closed |= state.peer_has_closed();
+        }
+        Ok(closed)
+    }
+
+    /// Encrypts plaintext for the peer (buffered by rustls until the handshake is done).
+    pub(crate) fn write(&mut self, plain: &[u8]) {
+        // With no buffer limit, rustls takes everything.
+        let _ = self.conn.writer().write_all(plain);
+    }
+
+    /// Moves every TLS record waiting to be sent to `out`.
+    pub(crate) fn drain(&mut self, out: &mut Vec<u8>) {
+        while self.conn.wants_write() {
+            // Writing into a Vec cannot fail.
+            if self.conn.write_tls(out).unwrap_or(0) == 0 {
+                break;
+            }
+        }
+    }
+
+    /// Once, when the handshake has completed: what it settled.
+    pub(crate) fn take_established(&mut self) -> Option<TlsInfo> {
+        if self.told || self.conn.is_handshaking() {
+            return None;
+        }
+        self.told = true;
+        let version = match self.conn.protocol_version() {
+            Some(ProtocolVersion::TLSv1_3) => "TLSv1.3".to_owned(),
+            Some(ProtocolVersion::TLSv1_2) => "TLSv1.2".to_owned(),
+            other => format!("{other:?}"),
+        };
+        let cipher = self
+            .conn
+            .negotiated_cipher_suite()
+            .map(|suite| format!("{:?}", suite.suite()))
+            .unwrap_or_default();
+        let server_name = self.conn.server_name().map(str::to_owned);
+        Some(TlsInfo::new(version, cipher, server_name))
+    }
+}
