@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Interoperability test: real SMTP clients (swaks, Postfix's smtp-source) against `buzon serve`.
+# Interoperability test: real SMTP clients (swaks, Postfix's smtp-source, openssl s_client)
+# against `buzon serve`, plain and over TLS (STARTTLS and implicit TLS).
 #
 #   tests/interop.sh                 build, then test both runtimes (smol and mio)
 #
@@ -9,7 +10,8 @@
 #   INTEROP_RUNTIMES="smol" runtimes to test (default "smol mio")
 #   INTEROP_KEEP=1          keep the temporary folder (storage, logs) for inspection
 #
-# Installs swaks and postfix (for smtp-source) with apt-get when they are missing; postfix is
+# Installs swaks, its TLS module (libnet-ssleay-perl), openssl and postfix (for smtp-source)
+# with apt-get when they are missing; postfix is
 # preseeded to "No configuration" so no system MTA is set up or started. Needs root for that.
 # Every server is started on a free loopback port with its own temporary storage and is killed
 # when the script exits. Prints one PASS/FAIL line per check, then "N passed, M failed"; the
@@ -48,7 +50,10 @@ fail() {
 }
 
 # --- tools -------------------------------------------------------------------------------
-have_tools() { command -v swaks >/dev/null && command -v smtp-source >/dev/null; }
+have_tools() {
+  command -v swaks >/dev/null && command -v smtp-source >/dev/null &&
+    command -v openssl >/dev/null && perl -MNet::SSLeay -e 1 2>/dev/null
+}
 
 install_tools() {
   have_tools && return 0
@@ -57,16 +62,16 @@ install_tools() {
   export DEBIAN_FRONTEND=noninteractive
   echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
   # Refresh the package lists only when apt does not know the packages (or the install fails).
-  if ! apt-cache policy swaks postfix 2>/dev/null | grep -q 'Candidate: [0-9]'; then
+  local pkgs=(swaks postfix openssl libnet-ssleay-perl)
+  if ! apt-cache policy "${pkgs[@]}" 2>/dev/null | grep -c 'Candidate: [0-9]' | grep -qx 4; then
     apt-get update -qq
   fi
-  local pkgs=(swaks postfix)
   if ! apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >"$work/apt.log" 2>&1; then
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >"$work/apt.log" 2>&1 ||
       { cat "$work/apt.log" >&2; exit 2; }
   fi
-  have_tools || { echo "swaks/smtp-source still missing after install" >&2; exit 2; }
+  have_tools || { echo "swaks/smtp-source/openssl/Net::SSLeay still missing after install" >&2; exit 2; }
 }
 
 # --- buzon -------------------------------------------------------------------------------
@@ -246,6 +251,58 @@ run_runtime() {
   bg_pids=()
 }
 
+# (i)-(k) TLS: swaks --tls and openssl s_client -starttls smtp on the SMTP port, swaks --tlsc on
+# the implicit-TLS port of the same process; each message says ESMTPS in its Received: header.
+run_tls() {
+  local rt=$1 dir=$work/tls-$1
+  local storage=$dir/mail logf=$dir/server.log tls_port l f
+  mkdir -p "$dir"
+  if ! openssl req -x509 -newkey rsa:2048 -nodes -keyout "$dir/key.pem" -out "$dir/cert.pem" \
+    -days 2 -subj "/CN=localhost" >"$dir/openssl-req.log" 2>&1; then
+    fail "$rt: (i) TLS certificate" "openssl req failed" "$dir/openssl-req.log"
+    return
+  fi
+  tls_port=$(free_port)
+  if ! start_server "$rt" "$storage" "$logf" --tls-cert "$dir/cert.pem" --tls-key "$dir/key.pem" \
+    --tls-port "$tls_port"; then
+    fail "$rt: (i) TLS server starts" "" "$logf"
+    return
+  fi
+  l=$work/$rt-starttls.log
+  if swaks_run "$rt-starttls" --tls --to tls1@localhost && grep -q 'STARTTLS' "$l" &&
+    f=$(find "$storage/localhost/tls1/new" -maxdepth 1 -type f 2>/dev/null | head -n1) &&
+    [ -n "$f" ] && grep -q ' with ESMTPS id ' "$f"; then
+    pass "$rt: (i) swaks --tls delivers over STARTTLS (Received: with ESMTPS)"
+  else
+    fail "$rt: (i) swaks --tls" "" "$l"
+  fi
+  l=$work/$rt-s_client.log
+  { printf 'EHLO interop.client\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<tls2@localhost>\r\nDATA\r\n'
+    sleep 1
+    printf 'Subject: via openssl\r\n\r\nhello\r\n.\r\nQUIT\r\n'
+    sleep 1
+  } | timeout 30 openssl s_client -starttls smtp -connect "127.0.0.1:$port" -quiet >"$l" 2>&1 || true
+  if grep -q '^250 2.0.0 Ok: queued as ' "$l" &&
+    f=$(find "$storage/localhost/tls2/new" -maxdepth 1 -type f 2>/dev/null | head -n1) &&
+    [ -n "$f" ] && grep -q ' with ESMTPS id ' "$f"; then
+    pass "$rt: (j) openssl s_client -starttls smtp delivers"
+  else
+    fail "$rt: (j) openssl s_client -starttls smtp" "" "$l"
+  fi
+  l=$work/$rt-implicit.log
+  if timeout 60 swaks --server "127.0.0.1:$tls_port" --tlsc --helo interop.client \
+    --from sender@example.org --to tls3@localhost --timeout 30 >"$l" 2>&1 &&
+    f=$(find "$storage/localhost/tls3/new" -maxdepth 1 -type f 2>/dev/null | head -n1) &&
+    [ -n "$f" ] && grep -q ' with ESMTPS id ' "$f"; then
+    pass "$rt: (k) swaks --tlsc delivers on the implicit-TLS listener of the same process"
+  else
+    fail "$rt: (k) implicit TLS" "" "$l"
+  fi
+  kill -TERM "$server_pid" 2>/dev/null || true
+  wait "$server_pid" 2>/dev/null || true
+  server_pid=""
+}
+
 # (h) `buzon send` through Postfix's smtp-sink: 200 rows, every one accepted.
 run_send() {
   local rt=$1 dir=$work/send-$1 sink_port sink_pid l i
@@ -281,6 +338,7 @@ build_buzon
 for rt in $runtimes; do
   run_runtime "$rt"
   run_send "$rt"
+  run_tls "$rt"
 done
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]

@@ -1,6 +1,8 @@
 //! The test protocol: `SUB topic` subscribes this connection to a topic, `PUB topic text`
 //! sends `notice topic text` to every subscriber (answering how many it reached), `PING`
-//! answers `pong`, `QUIT` answers `bye` and closes. Unknown lines answer `?`.
+//! answers `pong`, `QUIT` answers `bye` and closes. `STARTTLS` answers `ready` and asks for
+//! TLS, taking no input until it is up; `TLS?` answers `tls VERSION` or `tls none`. Unknown
+//! lines answer `?`.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -40,6 +42,10 @@ pub struct Lines {
     out: Vec<u8>,
     events: Vec<String>,
     closed: bool,
+    /// STARTTLS was answered; no input until TLS is up.
+    awaiting_tls: bool,
+    upgrade: bool,
+    tls: Option<String>,
 }
 
 impl Lines {
@@ -61,13 +67,21 @@ impl Session for Lines {
 
     fn handle_input(&mut self, input: &[u8], _now: Instant) -> usize {
         let mut used = 0;
-        while !self.closed {
+        while !self.closed && !self.awaiting_tls {
             let Some(end) = input[used..].iter().position(|&b| b == b'\n') else {
                 break;
             };
             let line = String::from_utf8_lossy(&input[used..used + end]);
-            self.events.push(line.trim_end_matches('\r').to_owned());
+            let line = line.trim_end_matches('\r').to_owned();
             used += end + 1;
+            if line == "STARTTLS" {
+                // The session's own business: answer, ask, and take nothing more.
+                self.say("ready");
+                self.awaiting_tls = true;
+                self.upgrade = true;
+            } else {
+                self.events.push(line);
+            }
         }
         used
     }
@@ -99,6 +113,15 @@ impl Session for Lines {
 
     fn is_closed(&self) -> bool {
         self.closed
+    }
+
+    fn poll_upgrade(&mut self) -> Option<session_api::Upgrade> {
+        std::mem::take(&mut self.upgrade).then_some(session_api::Upgrade::Tls)
+    }
+
+    fn handle_tls(&mut self, info: &session_api::TlsInfo, _now: Instant) {
+        self.awaiting_tls = false;
+        self.tls = Some(info.version.clone());
     }
 }
 
@@ -133,6 +156,10 @@ impl Handler for PubSubHandler {
                 session.say(&format!("published {reached}"));
             }
             _ if line == "PING" => session.say("pong"),
+            _ if line == "TLS?" => {
+                let tls = session.tls.clone().unwrap_or_else(|| "none".to_owned());
+                session.say(&format!("tls {tls}"));
+            }
             _ if line == "QUIT" => session.quit(),
             _ => session.say("?"),
         }

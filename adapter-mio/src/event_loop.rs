@@ -17,7 +17,7 @@ use session_api::{ConnInfo, Handler, Notifier, Service};
 
 use crate::conn::{Conn, Ctx, Status};
 use crate::pool::{Done, Pool};
-use crate::{LISTENER, Shared, WAKER};
+use crate::{Shared, WAKER};
 
 /// Most bytes read from a socket in one call.
 const READ_CHUNK: usize = 16 * 1024;
@@ -34,6 +34,16 @@ pub(crate) struct Listener<H: Handler> {
     pub(crate) socket: TcpListener,
     pub(crate) local: SocketAddr,
     pub(crate) service: Arc<dyn Service<Handler = H>>,
+    pub(crate) tls: Option<conn_driver::TlsMode>,
+    /// Connections may be waiting in the backlog (no `WouldBlock` seen since the last edge).
+    pub(crate) accept_ready: bool,
+    /// After an accept error: not before this instant.
+    pub(crate) accept_after: Option<Instant>,
+}
+
+/// The token of listener `i`; connection tokens follow the listeners'.
+pub(crate) fn listener_token(i: usize) -> Token {
+    Token(WAKER.0 + 1 + i)
 }
 
 /// Notices sent to this loop's connections from any thread, with the waker that rings the loop.
@@ -70,10 +80,10 @@ impl<N: Send + 'static> Notices<N> {
 /// Everything the loop owns.
 pub(crate) struct EventLoop<H: Handler> {
     poll: Poll,
-    /// Accepted connections come from here (a [`Server`](crate::Server)); `None` for
-    /// [`Connections`](crate::Connections), and once shutdown began. The loop ends once it is
-    /// `None` and no connection is left.
-    listener: Option<Listener<H>>,
+    /// Accepted connections come from these (a [`Server`](crate::Server)); none for
+    /// [`Connections`](crate::Connections), and none once shutdown began. The loop ends once
+    /// there are none and no connection is left.
+    listeners: Vec<Listener<H>>,
     shared: Arc<Shared>,
     limits: Limits,
     /// Most bytes read from one connection per step.
@@ -89,26 +99,23 @@ pub(crate) struct EventLoop<H: Handler> {
     /// Connections whose session is still open (not lingering), for `max_connections`.
     open_sessions: usize,
     next_token: usize,
+    /// The first token after the listeners'.
+    first_conn_token: usize,
     /// Every connection's armed deadline; the first entry bounds the `poll` timeout.
     timers: BTreeSet<(Instant, Token)>,
     /// Connections to step again without waiting for a new edge (their read budget ran out).
     again: Vec<Token>,
-    /// Connections may be waiting in the listener's backlog (no `WouldBlock` seen since the
-    /// last edge).
-    accept_ready: bool,
-    /// After an accept error: not before this instant.
-    accept_after: Option<Instant>,
     /// Set once shutdown began: when the grace period ends.
     stop_by: Option<Instant>,
     scratch: Vec<u8>,
 }
 
 impl<H: Handler> EventLoop<H> {
-    /// Prepares the loop and starts the worker threads. The listener, if any, is registered
-    /// under [`LISTENER`] already.
+    /// Prepares the loop and starts the worker threads. Listener `i` is registered under
+    /// [`listener_token`]`(i)` already.
     pub(crate) fn new(
         poll: Poll,
-        listener: Option<Listener<H>>,
+        listeners: Vec<Listener<H>>,
         shared: Arc<Shared>,
         opts: &crate::Options,
     ) -> io::Result<Self> {
@@ -127,7 +134,9 @@ impl<H: Handler> EventLoop<H> {
         Ok(EventLoop {
             notices,
             poll,
-            listener,
+            next_token: listener_token(listeners.len()).0,
+            first_conn_token: listener_token(listeners.len()).0,
+            listeners,
             shared,
             scratch: vec![0; READ_CHUNK.min(budget)],
             limits,
@@ -138,24 +147,22 @@ impl<H: Handler> EventLoop<H> {
             conns: HashMap::new(),
             outcomes: Vec::new(),
             open_sessions: 0,
-            next_token: WAKER.0 + 1,
             timers: BTreeSet::new(),
             again: Vec::new(),
-            // The listener may already hold connections from before it was registered.
-            accept_ready: true,
-            accept_after: None,
             stop_by: None,
         })
     }
 
-    /// Serves the listener until shutdown has completed; then joins the workers.
+    /// Serves the listeners until shutdown has completed; then joins the workers.
     pub(crate) fn serve(self) -> io::Result<()> {
-        let Some(local) = self.listener.as_ref().map(|l| l.local) else {
-            return self.run().map(drop);
-        };
-        tracing::info!(%local, "serving");
+        let locals: Vec<SocketAddr> = self.listeners.iter().map(|l| l.local).collect();
+        for local in &locals {
+            tracing::info!(%local, "serving");
+        }
         let result = self.run().map(drop);
-        tracing::info!(%local, "stopped");
+        for local in &locals {
+            tracing::info!(%local, "stopped");
+        }
         result
     }
 
@@ -205,7 +212,7 @@ impl<H: Handler> EventLoop<H> {
             if self.stop_by.is_none() && self.shared.is_triggered() {
                 self.begin_shutdown(now);
             }
-            if self.listener.is_none() && self.conns.is_empty() {
+            if self.listeners.is_empty() && self.conns.is_empty() {
                 return Ok(());
             }
             if self.stop_by.is_some_and(|stop_by| now >= stop_by) {
@@ -233,9 +240,13 @@ impl<H: Handler> EventLoop<H> {
             todo.append(&mut self.again);
             for event in events.iter() {
                 match event.token() {
-                    LISTENER => self.accept_ready = true,
                     // Completions are collected below and the stop flag at the top.
                     WAKER => {}
+                    token if token.0 < self.first_conn_token => {
+                        if let Some(l) = self.listeners.get_mut(token.0 - listener_token(0).0) {
+                            l.accept_ready = true;
+                        }
+                    }
                     token => {
                         if let Some(conn) = self.conns.get_mut(&token) {
                             conn.on_ready(event);
@@ -277,17 +288,22 @@ impl<H: Handler> EventLoop<H> {
     /// The earliest instant the loop must wake up without any event.
     fn next_deadline(&self) -> Option<Instant> {
         let timer = self.timers.first().map(|&(at, _)| at);
-        let accept = self.accept_after.filter(|_| self.accept_ready);
+        let accept = self
+            .listeners
+            .iter()
+            .filter(|l| l.accept_ready)
+            .filter_map(|l| l.accept_after)
+            .min();
         [timer, accept, self.stop_by].into_iter().flatten().min()
     }
 
     /// Stops accepting, tells every session, and starts the grace period.
     fn begin_shutdown(&mut self, now: Instant) {
         tracing::info!(connections = self.conns.len(), "shutting down");
-        if let Some(mut listener) = self.listener.take()
-            && let Err(e) = self.poll.registry().deregister(&mut listener.socket)
-        {
-            tracing::debug!(error = %e, "deregistering the listener failed");
+        for mut listener in std::mem::take(&mut self.listeners) {
+            if let Err(e) = self.poll.registry().deregister(&mut listener.socket) {
+                tracing::debug!(error = %e, "deregistering a listener failed");
+            }
         }
         self.stop_by = Some(now.checked_add(self.grace).unwrap_or(now));
         let tokens: Vec<Token> = self.conns.keys().copied().collect();
@@ -301,12 +317,21 @@ impl<H: Handler> EventLoop<H> {
         }
     }
 
-    /// Accepts while connections wait and the limit allows.
+    /// Accepts on every listener while connections wait and the limit allows.
     fn accept(&mut self, now: Instant) {
-        if !self.accept_ready || self.accept_after.is_some_and(|at| now < at) {
+        for i in 0..self.listeners.len() {
+            self.accept_on(i, now);
+        }
+    }
+
+    fn accept_on(&mut self, i: usize, now: Instant) {
+        let Some(listener) = self.listeners.get_mut(i) else {
+            return;
+        };
+        if !listener.accept_ready || listener.accept_after.is_some_and(|at| now < at) {
             return;
         }
-        self.accept_after = None;
+        listener.accept_after = None;
         loop {
             if self
                 .max_connections
@@ -315,13 +340,13 @@ impl<H: Handler> EventLoop<H> {
                 // They wait in the kernel's backlog; retried when a session ends.
                 return;
             }
-            let Some(listener) = &self.listener else {
+            let Some(listener) = self.listeners.get_mut(i) else {
                 return;
             };
             match listener.socket.accept() {
-                Ok((stream, peer)) => self.open(stream, peer, now),
+                Ok((stream, peer)) => self.open(i, stream, peer, now),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    self.accept_ready = false;
+                    listener.accept_ready = false;
                     return;
                 }
                 Err(e) if conn_driver::is_transient_accept_error(&e) => {
@@ -329,20 +354,22 @@ impl<H: Handler> EventLoop<H> {
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "accept failed; retrying in 100 ms");
-                    self.accept_after = Some(now + ACCEPT_BACKOFF);
+                    listener.accept_after = Some(now + ACCEPT_BACKOFF);
                     return;
                 }
             }
         }
     }
 
-    /// Registers an accepted connection, opens its session and sends what it has to say.
-    fn open(&mut self, mut stream: TcpStream, peer: SocketAddr, now: Instant) {
-        let Some(listener) = &self.listener else {
+    /// Registers a connection accepted on listener `i`, opens its session and sends what it
+    /// has to say.
+    fn open(&mut self, i: usize, mut stream: TcpStream, peer: SocketAddr, now: Instant) {
+        let Some(listener) = self.listeners.get(i) else {
             return;
         };
         let local = stream.local_addr().unwrap_or(listener.local);
         let service = Arc::clone(&listener.service);
+        let tls = listener.tls.clone();
         let token = match self.register(&mut stream) {
             Ok(token) => token,
             Err(e) => {
@@ -361,7 +388,7 @@ impl<H: Handler> EventLoop<H> {
             return;
         };
         tracing::debug!(%peer, %local, ?token, "open");
-        let driver = Connection::new(session, handler, self.limits.clone(), now);
+        let driver = Connection::with_tls(session, handler, self.limits.clone(), tls, now);
         let mut conn = Conn::new(stream, driver);
         conn.alive = Some(alive);
         self.insert(token, conn, now);

@@ -123,10 +123,8 @@ use std::time::Duration;
 use mio::{Interest, Poll, Token, Waker};
 use session_api::{Handler, Service};
 
-/// The listener's token.
-const LISTENER: Token = Token(0);
-/// The waker's token; connection tokens follow it.
-const WAKER: Token = Token(1);
+/// The waker's token; the listeners' tokens follow it, then the connections'.
+const WAKER: Token = Token(0);
 
 /// Tuning for a [`Server`] or [`Connections`]. Start from [`Options::default`].
 ///
@@ -171,6 +169,10 @@ pub struct Options {
     /// it still lingers for the peer's EOF. `None` (the default) means no limit; `Some(0)` is
     /// treated as `Some(1)`. Ignored by [`Connections`], which drives every stream it is given.
     pub max_connections: Option<usize>,
+    /// TLS for the accepted connections: implicit from the first byte, or STARTTLS when the
+    /// session asks for it. `None` (the default): plain only. Not used for connections the
+    /// caller connected itself.
+    pub tls: Option<conn_driver::TlsMode>,
 }
 
 impl Default for Options {
@@ -183,6 +185,7 @@ impl Default for Options {
             grace: Duration::from_secs(10),
             linger: Duration::from_secs(5),
             max_connections: None,
+            tls: None,
         }
     }
 }
@@ -234,13 +237,27 @@ impl fmt::Debug for Shutdown {
     }
 }
 
-/// A server for one listener: serves every connection with a session from its [`Service`] on
-/// one mio event loop, in the thread that calls [`run`](Server::run).
+/// One listening socket of a [`Server`], with the service its connections get and their TLS.
+pub struct Listener<S: Service> {
+    /// The socket (made non-blocking by the server).
+    pub socket: std::net::TcpListener,
+    /// Opens a session and handler for each connection.
+    pub service: Arc<S>,
+    /// TLS for this listener's connections (implicit, or STARTTLS); `None`: plain.
+    pub tls: Option<conn_driver::TlsMode>,
+}
+
+/// A server for one or more listeners: serves every connection with a session from its
+/// listener's [`Service`] on one mio event loop, in the thread that calls
+/// [`run`](Server::run).
 pub struct Server<S: Service> {
     poll: Poll,
-    listener: mio::net::TcpListener,
-    local: SocketAddr,
-    service: Arc<S>,
+    listeners: Vec<(
+        mio::net::TcpListener,
+        SocketAddr,
+        Arc<S>,
+        Option<conn_driver::TlsMode>,
+    )>,
     shared: Arc<Shared>,
     opts: Options,
 }
@@ -254,18 +271,38 @@ impl<S: Service> Server<S> {
         service: Arc<S>,
         opts: Options,
     ) -> io::Result<Self> {
-        listener.set_nonblocking(true)?;
-        let local = listener.local_addr()?;
-        let mut listener = mio::net::TcpListener::from_std(listener);
+        let tls = opts.tls.clone();
+        Self::with_listeners(
+            vec![Listener {
+                socket: listener,
+                service,
+                tls,
+            }],
+            opts,
+        )
+    }
+
+    /// Prepares a server on several listeners, served by one event loop (several SMTP ports,
+    /// say, each with its own TLS mode and service). [`Options::tls`] is not used: each
+    /// listener says its own.
+    pub fn with_listeners(listeners: Vec<Listener<S>>, opts: Options) -> io::Result<Self> {
         let poll = Poll::new()?;
-        poll.registry()
-            .register(&mut listener, LISTENER, Interest::READABLE)?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
+        let mut registered = Vec::with_capacity(listeners.len());
+        for (i, l) in listeners.into_iter().enumerate() {
+            l.socket.set_nonblocking(true)?;
+            let local = l.socket.local_addr()?;
+            let mut socket = mio::net::TcpListener::from_std(l.socket);
+            poll.registry().register(
+                &mut socket,
+                event_loop::listener_token(i),
+                Interest::READABLE,
+            )?;
+            registered.push((socket, local, l.service, l.tls));
+        }
         Ok(Server {
             poll,
-            listener,
-            local,
-            service,
+            listeners: registered,
             shared: Arc::new(Shared {
                 stop: AtomicBool::new(false),
                 waker,
@@ -281,9 +318,20 @@ impl<S: Service> Server<S> {
         }
     }
 
-    /// The address the listener is bound to (useful after binding port 0).
+    /// The address the first listener is bound to (useful after binding port 0).
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        Ok(self.local)
+        self.listeners
+            .first()
+            .map(|(_, local, _, _)| *local)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "the server has no listener"))
+    }
+
+    /// The addresses of every listener, in the order given.
+    pub fn local_addrs(&self) -> Vec<SocketAddr> {
+        self.listeners
+            .iter()
+            .map(|(_, local, _, _)| *local)
+            .collect()
     }
 
     /// Runs the event loop on the calling thread until a [`Shutdown`] has been triggered and
@@ -295,25 +343,30 @@ impl<S: Service> Server<S> {
     pub fn run(self) -> io::Result<()> {
         let Server {
             poll,
-            listener,
-            local,
-            service,
+            listeners,
             shared,
             opts,
         } = self;
-        let listener = event_loop::Listener {
-            socket: listener,
-            local,
-            service,
-        };
-        event_loop::EventLoop::new(poll, Some(listener), shared, &opts)?.serve()
+        let listeners = listeners
+            .into_iter()
+            .map(|(socket, local, service, tls)| event_loop::Listener {
+                socket,
+                local,
+                service: service as Arc<dyn Service<Handler = S::Handler>>,
+                tls,
+                // The listener may already hold connections from before it was registered.
+                accept_ready: true,
+                accept_after: None,
+            })
+            .collect();
+        event_loop::EventLoop::new(poll, listeners, shared, &opts)?.serve()
     }
 }
 
 impl<S: Service> fmt::Debug for Server<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Server")
-            .field("local", &self.local)
+            .field("local", &self.local_addrs())
             .field("opts", &self.opts)
             .finish_non_exhaustive()
     }
@@ -450,7 +503,7 @@ impl<H: Handler> Connections<H> {
             shared,
             opts,
         } = self;
-        event_loop::EventLoop::new(poll, None, shared, &opts)?.drive_all(streams)
+        event_loop::EventLoop::new(poll, Vec::new(), shared, &opts)?.drive_all(streams)
     }
 }
 

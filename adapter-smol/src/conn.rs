@@ -55,6 +55,7 @@ pub(crate) async fn connection<S: Service>(
     peer: SocketAddr,
     stop: Shutdown,
     limits: Limits,
+    tls: Option<conn_driver::TlsMode>,
     permit: Option<SemaphoreGuardArc>,
 ) {
     let span = tracing::debug_span!("conn", %peer);
@@ -75,7 +76,7 @@ pub(crate) async fn connection<S: Service>(
         let (session, handler) = service.open(&ConnInfo { peer, local }, notifier, now);
         drop(service);
         tracing::debug!(%local, "open");
-        let mut conn = Connection::new(session, handler, limits, now);
+        let mut conn = Connection::with_tls(session, handler, limits, tls, now);
         // Held while the session is open; the linger after it does not count.
         let mut permit = permit;
         drive(

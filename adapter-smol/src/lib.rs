@@ -155,6 +155,10 @@ pub struct Options {
     /// [`drive_connection`]). `None` (the default) means
     /// [`std::thread::available_parallelism`]; `Some(0)` is treated as `Some(1)`.
     pub threads: Option<usize>,
+    /// TLS for the accepted connections: implicit from the first byte, or STARTTLS when the
+    /// session asks for it. `None` (the default): plain only. Not used for connections the
+    /// caller connected itself.
+    pub tls: Option<conn_driver::TlsMode>,
 }
 
 impl Options {
@@ -178,6 +182,7 @@ impl Default for Options {
             linger: Duration::from_secs(5),
             max_connections: None,
             threads: None,
+            tls: None,
         }
     }
 }
@@ -321,6 +326,7 @@ pub async fn serve<S: Service>(
                     peer,
                     stop.clone(),
                     limits.clone(),
+                    opts.tls.clone(),
                     permit,
                 );
                 tasks.push(executor.spawn(task));
@@ -378,6 +384,60 @@ pub async fn serve<S: Service>(
     }
     tracing::info!(%local, "stopped");
     Ok(())
+}
+
+/// One listening socket for [`run_listeners`], with the service its connections get and their
+/// TLS.
+pub struct Listener<S: Service> {
+    /// The socket (made non-blocking here).
+    pub socket: TcpListener,
+    /// Opens a session and handler for each connection.
+    pub service: Arc<S>,
+    /// TLS for this listener's connections (implicit, or STARTTLS); `None`: plain.
+    pub tls: Option<conn_driver::TlsMode>,
+}
+
+/// Runs [`serve`] for every listener on one new executor with [`Options::threads`] threads
+/// (this one included), and blocks until all of them return, i.e. until `shutdown` is
+/// triggered and their sessions are closed. Each listener has its own TLS mode (replacing
+/// [`Options::tls`]) and its own [`Options::max_connections`].
+///
+/// ```no_run
+/// use std::sync::Arc;
+/// use adapter_smol::{Listener, Options, Shutdown};
+///
+/// fn two_ports<S: session_api::Service>(service: Arc<S>) -> std::io::Result<()> {
+///     let listeners = vec![
+///         Listener { socket: std::net::TcpListener::bind("127.0.0.1:2525")?, service: service.clone(), tls: None },
+///         Listener { socket: std::net::TcpListener::bind("127.0.0.1:5870")?, service, tls: None },
+///     ];
+///     adapter_smol::run_listeners(listeners, Shutdown::new(), Options::default())
+/// }
+/// ```
+pub fn run_listeners<S: Service>(
+    listeners: Vec<Listener<S>>,
+    shutdown: Shutdown,
+    opts: Options,
+) -> io::Result<()> {
+    let mut prepared = Vec::with_capacity(listeners.len());
+    for l in listeners {
+        let own = Options {
+            tls: l.tls,
+            ..opts.clone()
+        };
+        prepared.push((Async::new(l.socket)?, l.service, own));
+    }
+    let executor = Executor::new();
+    let mut all: std::pin::Pin<Box<dyn Future<Output = io::Result<()>> + '_>> =
+        Box::pin(async { Ok(()) });
+    for (socket, service, own) in prepared {
+        let one = serve(&executor, socket, service, shutdown.wait(), own);
+        all = Box::pin(async move {
+            let (a, b) = future::zip(all, one).await;
+            a.and(b)
+        });
+    }
+    block_on_threads(&executor, &opts, all)
 }
 
 /// Runs [`serve`] on a new executor with [`Options::threads`] threads (this one included) and

@@ -31,15 +31,13 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("cannot create --record folder {}", dir.display()))?;
     }
+    let tls = settings.tls.as_ref().map(load_tls).transpose()?;
     let addr = SocketAddr::new(settings.bind, settings.port);
-    let listener = TcpListener::bind(addr).map_err(|e| {
-        let hint = match e.kind() {
-            std::io::ErrorKind::AddrInUse => " (is another server running on that port?)",
-            std::io::ErrorKind::PermissionDenied => " (ports below 1024 need privileges)",
-            _ => "",
-        };
-        anyhow::anyhow!("cannot listen on {addr}: {e}{hint}")
-    })?;
+    let listener = bind(addr)?;
+    let tls_listener = match settings.tls_port {
+        Some(port) => Some(bind(SocketAddr::new(settings.bind, port))?),
+        None => None,
+    };
     if !settings.fsync {
         tracing::warn!("--unsafe-no-fsync: accepted mail can be lost if the machine crashes");
     }
@@ -48,8 +46,12 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         domains = %settings.domains.join(","),
         storage = %settings.storage.display(),
         runtime = ?settings.runtime,
+        starttls = tls.is_some(),
         "buzon SMTP server ready"
     );
+    if let Some(port) = settings.tls_port {
+        tracing::info!(addr = %SocketAddr::new(settings.bind, port), "SMTP over implicit TLS ready");
+    }
     let service = Arc::new(SmtpService {
         config: Arc::new(settings.smtp.clone()),
         policy: LocalDomains::new(&settings.domains),
@@ -68,6 +70,11 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             .saturating_mul(2)
             .saturating_add(64),
     );
+    // The SMTP port, with STARTTLS when there is a certificate; then the implicit-TLS port.
+    let mut listeners = vec![(listener, tls.clone().map(conn_driver::TlsMode::StartTls))];
+    if let (Some(socket), Some(config)) = (tls_listener, tls) {
+        listeners.push((socket, Some(conn_driver::TlsMode::Implicit(config))));
+    }
     match settings.runtime {
         Runtime::Smol => {
             let shutdown = adapter_smol::Shutdown::new();
@@ -77,15 +84,31 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
                 max_connections: hard_cap,
                 ..Default::default()
             };
-            adapter_smol::run(listener, service, shutdown, opts).context("smol runtime")?;
+            let listeners = listeners
+                .into_iter()
+                .map(|(socket, tls)| adapter_smol::Listener {
+                    socket,
+                    service: Arc::clone(&service),
+                    tls,
+                })
+                .collect();
+            adapter_smol::run_listeners(listeners, shutdown, opts).context("smol runtime")?;
         }
         Runtime::Mio => {
             let opts = adapter_mio::Options {
                 max_connections: hard_cap,
                 ..Default::default()
             };
+            let listeners = listeners
+                .into_iter()
+                .map(|(socket, tls)| adapter_mio::Listener {
+                    socket,
+                    service: Arc::clone(&service),
+                    tls,
+                })
+                .collect();
             let server =
-                adapter_mio::Server::new(listener, service, opts).context("mio runtime")?;
+                adapter_mio::Server::with_listeners(listeners, opts).context("mio runtime")?;
             let trigger = server.shutdown_handle();
             watch_signals(move || trigger.trigger())?;
             server.run().context("mio runtime")?;
@@ -93,6 +116,35 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     }
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Binds a listening socket, saying what to do when that fails.
+fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr).map_err(|e| {
+        let hint = match e.kind() {
+            std::io::ErrorKind::AddrInUse => " (is another server running on that port?)",
+            std::io::ErrorKind::PermissionDenied => " (ports below 1024 need privileges)",
+            _ => "",
+        };
+        anyhow::anyhow!("cannot listen on {addr}: {e}{hint}")
+    })
+}
+
+/// Reads the certificate chain and key (PEM) into a TLS server configuration.
+fn load_tls(
+    (cert, key): &(std::path::PathBuf, std::path::PathBuf),
+) -> anyhow::Result<Arc<conn_driver::rustls::ServerConfig>> {
+    let cert_pem = std::fs::read(cert)
+        .with_context(|| format!("cannot read --tls-cert {}", cert.display()))?;
+    let key_pem =
+        std::fs::read(key).with_context(|| format!("cannot read --tls-key {}", key.display()))?;
+    conn_driver::server_config_from_pem(&cert_pem, &key_pem).with_context(|| {
+        format!(
+            "--tls-cert {} / --tls-key {}",
+            cert.display(),
+            key.display()
+        )
+    })
 }
 
 /// Calls `stop` on the first SIGINT or SIGTERM; the runtime then stops accepting, lets

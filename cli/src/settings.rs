@@ -76,6 +76,15 @@ pub(crate) struct ServeArgs {
     /// UNSAFE: do not fsync deliveries (mail acknowledged may be lost in a crash).
     #[arg(long)]
     pub unsafe_no_fsync: bool,
+    /// PEM certificate chain (leaf first) for TLS: STARTTLS is then offered on the SMTP port.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Also listen on this port for SMTP over implicit TLS (as port 465 does); needs --tls-cert.
+    #[arg(long, value_name = "PORT")]
+    pub tls_port: Option<u16>,
 }
 
 /// The same settings as read from the TOML file.
@@ -99,6 +108,9 @@ struct FileSettings {
     max_connections: Option<usize>,
     max_connections_per_ip: Option<usize>,
     unsafe_no_fsync: Option<bool>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    tls_port: Option<u16>,
 }
 
 /// Resolved settings for one server run.
@@ -115,6 +127,10 @@ pub(crate) struct Settings {
     pub max_connections_per_ip: usize,
     pub fsync: bool,
     pub smtp: smtp_core::ServerConfig,
+    /// The certificate and key files, when TLS is on.
+    pub tls: Option<(PathBuf, PathBuf)>,
+    /// The implicit-TLS SMTP port, if any.
+    pub tls_port: Option<u16>,
 }
 
 impl Settings {
@@ -173,6 +189,20 @@ impl Settings {
             }
             l.text_line = v;
         }
+        let tls = match (
+            args.tls_cert.or(file.tls_cert),
+            args.tls_key.or(file.tls_key),
+        ) {
+            (Some(cert), Some(key)) => Some((cert, key)),
+            (None, None) => None,
+            (Some(_), None) => bail!("--tls-cert needs --tls-key (the certificate's private key)"),
+            (None, Some(_)) => bail!("--tls-key needs --tls-cert"),
+        };
+        let tls_port = args.tls_port.or(file.tls_port);
+        if tls_port.is_some() && tls.is_none() {
+            bail!("--tls-port needs a certificate: give --tls-cert and --tls-key");
+        }
+        smtp.starttls = tls.is_some();
         let t = &mut smtp.timeouts;
         if let Some(v) = args.command_timeout.or(file.command_timeout) {
             t.command = std::time::Duration::from_secs(v.max(1));
@@ -206,6 +236,8 @@ impl Settings {
                 .max(1),
             fsync: !(args.unsafe_no_fsync || file.unsafe_no_fsync.unwrap_or(false)),
             smtp,
+            tls,
+            tls_port,
         })
     }
 }

@@ -569,18 +569,20 @@ impl<H: Handler> Connection<H> {
     /// How many bytes may be read from the socket now; 0 means "do not read" (then do not wait
     /// for readability either).
     ///
-    /// Zero while the kept input has reached [`Limits::read_buffer`] (the session waits for an
-    /// answer, or wants a longer line than it allows), after the peer's EOF, once the session
-    /// is closed, and while [backed up](Connection::is_backed_up).
+    /// Zero while the kept input has reached [`Limits::read_buffer`] (the session wants a longer
+    /// line than it allows), while the session [wants no input](Session::wants_input) (it waits
+    /// for an answer), after the peer's EOF, once the session is closed, and while
+    /// [backed up](Connection::is_backed_up). Between STARTTLS and the handshake the peer is
+    /// read, and what it sent is dropped.
     pub fn read_room(&self) -> usize {
         match self.phase {
             Phase::Open => {
-                let open = self.parts.as_ref().is_some_and(|(_, s)| !s.is_closed());
-                if self.eof || !open || self.fatal.is_some() || self.is_backed_up() {
-                    0
-                } else if self.upgrading {
+                let wants = self.parts.as_ref().is_some_and(|(_, s)| s.wants_input());
+                if self.upgrading {
                     // Read (and drop) what the peer sends before the handshake.
                     self.limits.read_buffer
+                } else if self.eof || !wants || self.fatal.is_some() || self.is_backed_up() {
+                    0
                 } else {
                     // With TLS, one record may carry up to 16 KiB more plaintext than this.
                     self.limits.read_buffer.saturating_sub(self.input.len())
@@ -776,6 +778,17 @@ impl<H: Handler> Connection<H> {
         }
         if self.has_work() {
             return;
+        }
+        if let Some(tls) = &mut self.tls
+            && tls.close()
+        {
+            // End the TLS session properly before the TCP one: readers treat a TCP close
+            // without close_notify as a possible truncation.
+            tls.drain(&mut self.output);
+            if self.pending() > 0 {
+                self.flush_by = now.checked_add(self.limits.linger);
+                return;
+            }
         }
         // Closed, flushed, nothing running: shut down the write half and linger.
         tracing::debug!("closed");

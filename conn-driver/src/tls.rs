@@ -102,6 +102,8 @@ pub(crate) struct TlsTransport {
     conn: ServerConnection,
     /// The handshake's end has been reported.
     told: bool,
+    /// `close_notify` has been queued.
+    closing: bool,
 }
 
 impl TlsTransport {
@@ -111,7 +113,11 @@ impl TlsTransport {
         // limit on buffered plaintext (which would make writes partial before the handshake
         // ends) is not needed.
         conn.set_buffer_limit(None);
-        Ok(TlsTransport { conn, told: false })
+        Ok(TlsTransport {
+            conn,
+            told: false,
+            closing: false,
+        })
     }
 
     /// Feeds bytes from the socket; appends the plaintext they carry to `plain`. Returns whether
@@ -152,6 +158,17 @@ impl TlsTransport {
                 break;
             }
         }
+    }
+
+    /// Queues the `close_notify` alert that ends the TLS session cleanly (RFC 8446 section
+    /// 6.1); [`drain`](TlsTransport::drain) then has it. Once only.
+    pub(crate) fn close(&mut self) -> bool {
+        if self.closing {
+            return false;
+        }
+        self.closing = true;
+        self.conn.send_close_notify();
+        true
     }
 
     /// Once, when the handshake has completed: what it settled.

@@ -95,10 +95,42 @@ pub const LINGER_DRAIN_MAX: usize = 256 * 1024;
 
 /// A sans-IO protocol session: one connection's worth of protocol state.
 ///
-/// After any `handle_*` call, drain [`poll_event`](Session::poll_event) and
-/// [`poll_transmit`](Session::poll_transmit) until they are empty, then wait for the next input or
-/// for [`poll_timeout`](Session::poll_timeout). Once [`is_closed`](Session::is_closed) is true,
-/// flush the remaining output and close the connection.
+/// # The methods, by class
+///
+/// - **Inputs** (`handle_*`): [`handle_input`](Session::handle_input) (bytes),
+///   [`handle_eof`](Session::handle_eof), [`handle_timeout`](Session::handle_timeout),
+///   [`handle_shutdown`](Session::handle_shutdown), [`handle_tls`](Session::handle_tls). Each
+///   takes `now`, which never goes backwards from one call to the next.
+/// - **Outputs** (`poll_*`): [`poll_transmit`](Session::poll_transmit) (bytes for the peer),
+///   [`poll_event`](Session::poll_event) (questions for the host),
+///   [`poll_timeout`](Session::poll_timeout) (the next deadline),
+///   [`poll_upgrade`](Session::poll_upgrade) (a transport change).
+/// - **Getters**: [`is_closed`](Session::is_closed), [`wants_input`](Session::wants_input).
+///
+/// # The order
+///
+/// After any input, drain `poll_event` (answering each event, which may be an input of its own
+/// kind such as SMTP's `decide`) and `poll_transmit` until both are empty, check `poll_upgrade`,
+/// then wait for the next input or for `poll_timeout`. Once `is_closed` is true, flush the
+/// remaining output and close the connection. `conn_driver::Connection` does all of this; a
+/// session written for this contract needs nothing else.
+///
+/// # The rules a session keeps
+///
+/// - **Consume incrementally.** `handle_input` takes what it can use now and returns how much;
+///   the caller keeps the rest and offers it again with anything newer appended. A session must
+///   make progress on any prefix of its input: an IMAP literal or an NNTP article can be larger
+///   than the caller's read buffer, so a session that waits for "the whole thing" before
+///   consuming anything would wait forever.
+/// - **Re-offer.** Returning 0 means "not now": an incomplete line, or a question the host has
+///   not answered. The caller offers the same bytes again after the next event is answered, and
+///   stops offering after a few rounds in which events are answered but nothing is consumed.
+/// - **EOF comes last.** `handle_eof` is called only after every byte before the EOF has been
+///   offered and no host answer is outstanding, so a reply to a command pipelined right before
+///   the close is still produced.
+/// - **No input while waiting.** While `wants_input` is false the caller does not read, so a
+///   peer cannot make the caller buffer input the session will not take.
+/// - **Timeouts may come early.** `handle_timeout` before the deadline, or twice, does nothing.
 pub trait Session {
     /// What the session asks of its host.
     type Event;
@@ -131,6 +163,13 @@ pub trait Session {
 
     /// True once the session will consume no more input: flush the output, then close.
     fn is_closed(&self) -> bool;
+
+    /// False while the session would consume nothing whatever arrived (it waits for the host's
+    /// answer, or for a transport change): the caller then stops reading at once instead of
+    /// filling its buffer. The default is "until closed".
+    fn wants_input(&self) -> bool {
+        !self.is_closed()
+    }
 
     /// A change of transport the session asks for, right after the line that asked for it
     /// (STARTTLS): `Some` once. The session has consumed input exactly through that line and

@@ -429,6 +429,10 @@ impl session_api::Session for ServerSession {
         self.closed
     }
 
+    fn wants_input(&self) -> bool {
+        !self.closed && self.pending.is_none() && !self.awaiting_tls
+    }
+
     fn poll_upgrade(&mut self) -> Option<session_api::Upgrade> {
         std::mem::take(&mut self.upgrade_asked).then_some(session_api::Upgrade::Tls)
     }
