@@ -251,13 +251,13 @@ impl SmtpHandler {
                 .format(&time::format_description::well_known::Rfc2822)
                 .unwrap_or_default();
             let peer_ip = self.peer.ip().to_string();
-            let received = smtp_core::trace::received(&smtp_core::trace::ReceivedInfo {
-                envelope: &envelope,
-                peer_ip: &peer_ip,
-                by: &self.shared.hostname,
-                id: &id,
-                date: &date,
-            });
+            let received = smtp_core::trace::received(&smtp_core::trace::ReceivedInfo::new(
+                &envelope,
+                &peer_ip,
+                &self.shared.hostname,
+                &id,
+                &date,
+            ));
             d.write_all(smtp_core::trace::return_path(&envelope.from).as_bytes())?;
             d.write_all(received.as_bytes())?;
             Ok(d)

@@ -52,14 +52,7 @@ impl Recorded {
 
 /// The reply a message verdict produces, as the recording needs it.
 fn verdict_reply(v: &Verdict) -> Reply {
-    use smtp_core::EnhancedCode;
-    match v {
-        Verdict::Accept => Reply::new(250, EnhancedCode(2, 0, 0), "Ok: queued"),
-        Verdict::AcceptAs(id) => {
-            Reply::new(250, EnhancedCode(2, 0, 0), format!("Ok: queued as {id}"))
-        }
-        Verdict::Refuse(r) => r.clone(),
-    }
+    v.message_reply()
 }
 
 impl Session for Recorded {

@@ -30,14 +30,13 @@ const BODY_LINES: &[&[u8]] = &[
 ];
 
 fn message(from: &str, to: &[&str], body: &[u8]) -> Message {
-    Message {
-        from: parse_reverse_path(from).expect("valid sender").0,
-        recipients: to
-            .iter()
+    Message::new(
+        parse_reverse_path(from).expect("valid sender").0,
+        to.iter()
             .map(|t| parse_forward_path(t).expect("valid recipient").0)
             .collect(),
-        body: body.to_vec(),
-    }
+        body.to_vec(),
+    )
 }
 
 struct Run {

@@ -69,6 +69,7 @@ impl fmt::Display for Mailbox {
 
 /// The argument of `MAIL FROM:`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum ReversePath {
     /// `<>`: no bounces go back (RFC 5321 section 4.5.5).
     Null,
@@ -78,6 +79,7 @@ pub enum ReversePath {
 
 /// The argument of `RCPT TO:`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum ForwardPath {
     /// `<postmaster>` without a domain, which every server must accept (RFC 5321 section 4.5.1).
     Postmaster,

@@ -9,6 +9,7 @@ pub struct Ticket(pub(crate) u64);
 
 /// The host's answer to a [`ServerEvent::Recipient`] or [`ServerEvent::MessageEnd`].
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Verdict {
     /// Accepted with the standard reply.
     Accept,
@@ -18,8 +19,27 @@ pub enum Verdict {
     Refuse(Reply),
 }
 
+impl Verdict {
+    /// The reply this verdict gives at the end of a message: `250 2.0.0 Ok: queued [as id]`,
+    /// or the refusal.
+    ///
+    /// ```
+    /// use smtp_core::Verdict;
+    /// let r = Verdict::AcceptAs("m1".into()).message_reply();
+    /// assert_eq!(r.to_string(), "250 2.0.0 Ok: queued as m1");
+    /// ```
+    pub fn message_reply(&self) -> crate::Reply {
+        match self {
+            Verdict::Accept => crate::server::message_ok(None),
+            Verdict::AcceptAs(id) => crate::server::message_ok(Some(id)),
+            Verdict::Refuse(reply) => reply.clone(),
+        }
+    }
+}
+
 /// The transaction a message belongs to, given when its data begins.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Envelope {
     /// The name the client gave in EHLO or HELO.
     pub helo: String,
@@ -41,6 +61,7 @@ pub struct Envelope {
 
 /// `BODY=` of MAIL FROM.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum BodyType {
     /// No BODY parameter or `BODY=7BIT`.
     #[default]
@@ -138,6 +159,7 @@ pub enum Violation {
 
 /// Which timer a deadline belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum TimerKind {
     /// Waiting for a command.
     Command,

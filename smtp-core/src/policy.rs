@@ -6,6 +6,7 @@ use crate::{EnhancedCode, Reply};
 
 /// A recipient accepted for local delivery, normalised for storage.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub struct LocalRecipient {
     /// The configured domain it belongs to, lower case.
     pub domain: String,

@@ -135,6 +135,7 @@ impl fmt::Display for Reply {
 
 /// The result of trying to read one reply from the front of a buffer.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Parsed {
     /// A whole reply, and how many bytes it took.
     Complete(Reply, usize),

@@ -5,6 +5,7 @@ use crate::address::ReversePath;
 
 /// What a `Received:` header records about one message.
 #[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
 pub struct ReceivedInfo<'a> {
     /// The transaction.
     pub envelope: &'a Envelope,
@@ -16,6 +17,26 @@ pub struct ReceivedInfo<'a> {
     pub id: &'a str,
     /// The date in RFC 5322 form (`Fri, 27 Nov 2026 02:22:23 +0000`); the host reads the clock.
     pub date: &'a str,
+}
+
+impl<'a> ReceivedInfo<'a> {
+    /// What the header records: the transaction, the peer's IP address as text, our host name,
+    /// our id for the message and the date in RFC 5322 form.
+    pub fn new(
+        envelope: &'a Envelope,
+        peer_ip: &'a str,
+        by: &'a str,
+        id: &'a str,
+        date: &'a str,
+    ) -> Self {
+        ReceivedInfo {
+            envelope,
+            peer_ip,
+            by,
+            id,
+            date,
+        }
+    }
 }
 
 /// What a client sent, as header text: a control character (which the parser refuses, so this

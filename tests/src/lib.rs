@@ -202,6 +202,7 @@ pub fn play_over_socket(t: &Transcript, addr: SocketAddr) -> Result<(), String> 
             Item::Tls => {
                 return Err("transcripts that start TLS cannot run over a plain socket".into());
             }
+            other => return Err(format!("transcript item {other:?} cannot run live")),
         }
     }
     read_until(

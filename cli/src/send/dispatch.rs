@@ -267,11 +267,7 @@ impl SendHandler {
                     .map_err(|_| format!("bad recipient address {a:?}"))
             })
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(Message {
-            from,
-            recipients,
-            body: r.message,
-        })
+        Ok(Message::new(from, recipients, r.message))
     }
 
     /// Retries a transient failure or records the outcome; `detail` replaces the generic

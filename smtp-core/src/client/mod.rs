@@ -66,6 +66,7 @@ impl Default for ClientTimeouts {
 
 /// A message to send: the envelope and the body (CRLF line endings, not dot-stuffed).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Message {
     /// MAIL FROM.
     pub from: ReversePath,
@@ -76,6 +77,16 @@ pub struct Message {
 }
 
 impl Message {
+    /// A message from `from` to `recipients`; `body` is the header and body with CRLF line
+    /// endings, not dot-stuffed.
+    pub fn new(from: ReversePath, recipients: Vec<ForwardPath>, body: Vec<u8>) -> Self {
+        Message {
+            from,
+            recipients,
+            body,
+        }
+    }
+
     /// True if an address is outside ASCII, so SMTPUTF8 is needed (RFC 6531).
     pub fn needs_smtputf8(&self) -> bool {
         !self.from.is_ascii() || self.recipients.iter().any(|r| !r.is_ascii())
@@ -223,11 +234,11 @@ struct Active {
 ///
 /// let now = Instant::now();
 /// let mut c = ClientSession::new(ClientConfig::new("client.example"), now);
-/// let job = c.submit(Message {
-///     from: parse_reverse_path("<a@client.example>").unwrap().0,
-///     recipients: vec![parse_forward_path("<b@mx.example>").unwrap().0],
-///     body: b"Subject: hi\r\n\r\nhello\r\n".to_vec(),
-/// });
+/// let job = c.submit(Message::new(
+///     parse_reverse_path("<a@client.example>").unwrap().0,
+///     vec![parse_forward_path("<b@mx.example>").unwrap().0],
+///     b"Subject: hi\r\n\r\nhello\r\n".to_vec(),
+/// ));
 /// c.quit();
 /// let mut out = Vec::new();
 /// c.handle_input(b"220 mx.example ESMTP\r\n", now);

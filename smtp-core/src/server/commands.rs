@@ -3,7 +3,7 @@
 use super::message::Reception;
 use super::{Helo, Pending, ServerSession, Transaction, replies};
 use crate::address::AddressError;
-use crate::command::{Command, Param, ParseError};
+use crate::command::{Command, CommandError, Param};
 use crate::event::{AbortReason, BodyType, ServerEvent, Violation};
 use crate::{Reply, ehlo};
 
@@ -45,18 +45,20 @@ impl ServerSession {
         }
     }
 
-    fn parse_error(&mut self, e: ParseError) {
-        let (violation, reply) = match e {
-            ParseError::Unrecognized => (Violation::Unrecognized, replies::unrecognized()),
-            ParseError::NotImplemented => (Violation::NotImplemented, replies::not_implemented()),
-            ParseError::Syntax(detail) => (Violation::Syntax, replies::syntax(detail)),
-            ParseError::ControlCharacter => (Violation::Syntax, replies::control_character()),
-            ParseError::BadSender(AddressError::TooLong)
-            | ParseError::BadRecipient(AddressError::TooLong) => {
+    fn parse_error(&mut self, e: CommandError) {
+        let (violation, reply) = match &e {
+            CommandError::Unrecognized { .. } => (Violation::Unrecognized, replies::unrecognized()),
+            CommandError::NotImplemented { .. } => {
+                (Violation::NotImplemented, replies::not_implemented())
+            }
+            CommandError::ControlCharacter => (Violation::Syntax, replies::control_character()),
+            CommandError::BadSender(AddressError::TooLong)
+            | CommandError::BadRecipient(AddressError::TooLong) => {
                 (Violation::Syntax, replies::address_too_long())
             }
-            ParseError::BadSender(_) => (Violation::Syntax, replies::bad_sender()),
-            ParseError::BadRecipient(_) => (Violation::Syntax, replies::bad_recipient()),
+            CommandError::BadSender(_) => (Violation::Syntax, replies::bad_sender()),
+            CommandError::BadRecipient(_) => (Violation::Syntax, replies::bad_recipient()),
+            _ => (Violation::Syntax, replies::syntax(&e.detail())),
         };
         self.violation(violation);
         self.error_reply(&reply);

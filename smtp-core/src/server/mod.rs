@@ -3,6 +3,8 @@
 mod commands;
 mod message;
 mod replies;
+
+pub(crate) use replies::message_ok;
 mod starttls;
 
 use std::collections::VecDeque;

@@ -15,7 +15,7 @@ pub(super) fn recipient_ok() -> Reply {
     Reply::new(250, EnhancedCode(2, 1, 5), "Ok")
 }
 
-pub(super) fn message_ok(id: Option<&str>) -> Reply {
+pub(crate) fn message_ok(id: Option<&str>) -> Reply {
     match id {
         Some(id) => Reply::new(250, EnhancedCode(2, 0, 0), format!("Ok: queued as {id}")),
         None => Reply::new(250, EnhancedCode(2, 0, 0), "Ok: queued"),

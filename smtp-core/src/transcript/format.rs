@@ -9,6 +9,7 @@ use crate::client::Message;
 
 /// One line of a transcript, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Item {
     /// Bytes the client sends.
     Client(Vec<u8>),
@@ -26,6 +27,7 @@ pub enum Item {
 
 /// A parsed transcript: settings, host decisions and the conversation.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Transcript {
     /// `! config key=value` lines, in order.
     pub config: Vec<(String, String)>,
@@ -44,7 +46,8 @@ pub struct Transcript {
 /// A transcript line that could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("transcript line {line}: {reason}")]
-pub struct ParseError {
+#[non_exhaustive]
+pub struct TranscriptError {
     /// 1-based line number.
     pub line: usize,
     /// What is wrong.
@@ -53,10 +56,10 @@ pub struct ParseError {
 
 impl Transcript {
     /// Parses the text form.
-    pub fn parse(text: &str) -> Result<Transcript, ParseError> {
+    pub fn parse(text: &str) -> Result<Transcript, TranscriptError> {
         let mut t = Transcript::default();
         for (i, raw) in text.lines().enumerate() {
-            let err = |reason: &str| ParseError {
+            let err = |reason: &str| TranscriptError {
                 line: i + 1,
                 reason: reason.to_owned(),
             };

@@ -42,7 +42,7 @@ mod record;
 mod run;
 
 pub use client_run::{describe_client_event, replay_client, replay_client_split};
-pub use format::{Item, ParseError, Transcript, escape, unescape};
+pub use format::{Item, Transcript, TranscriptError, escape, unescape};
 pub use record::Recorder;
 pub use run::{
     Mismatch, Outcome, Script, Split, describe_event, replay, replay_split, test_tls_info,

@@ -64,12 +64,14 @@ impl Recorder {
         }
     }
 
-    /// Bytes the client sent.
+    /// Bytes the client sent. Credentials never reach a recording: the arguments of an `AUTH`
+    /// line after its mechanism are written as `[redacted]`.
     pub fn client(&mut self, bytes: &[u8], now: Instant) {
         self.tick(now);
+        let bytes = redact_auth(bytes);
         match self.t.items.last_mut() {
-            Some(Item::Client(b)) => b.extend_from_slice(bytes),
-            _ => self.t.items.push(Item::Client(bytes.to_vec())),
+            Some(Item::Client(b)) => b.extend_from_slice(&bytes),
+            _ => self.t.items.push(Item::Client(bytes.into_owned())),
         }
     }
 
@@ -120,5 +122,52 @@ impl Recorder {
     /// The transcript so far.
     pub fn finish(self) -> Transcript {
         self.t
+    }
+}
+
+/// `bytes` with the credentials of every `AUTH` line replaced: `AUTH PLAIN dGVzdA==` becomes
+/// `AUTH PLAIN [redacted]` (RFC 4954's initial response carries the password).
+fn redact_auth(bytes: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    let is_auth = |line: &[u8]| line.len() > 5 && line[..5].eq_ignore_ascii_case(b"AUTH ");
+    if !bytes.split(|&b| b == b'\n').any(is_auth) {
+        return std::borrow::Cow::Borrowed(bytes);
+    }
+    let mut out = Vec::with_capacity(bytes.len());
+    for line in bytes.split_inclusive(|&b| b == b'\n') {
+        if !is_auth(line) {
+            out.extend_from_slice(line);
+            continue;
+        }
+        let body = line.strip_suffix(b"\n").unwrap_or(line);
+        let body = body.strip_suffix(b"\r").unwrap_or(body);
+        let ending = &line[body.len()..];
+        let mut words = body[5..].split(|&b| b == b' ').filter(|w| !w.is_empty());
+        out.extend_from_slice(b"AUTH ");
+        if let Some(mechanism) = words.next() {
+            out.extend_from_slice(mechanism);
+        }
+        if words.next().is_some() {
+            out.extend_from_slice(b" [redacted]");
+        }
+        out.extend_from_slice(ending);
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_auth;
+
+    #[test]
+    fn credentials_never_reach_a_recording() {
+        assert_eq!(
+            &*redact_auth(b"EHLO x\r\nauth PLAIN AGFsaWNlAHNlY3JldA==\r\nNOOP\r\n"),
+            b"EHLO x\r\nAUTH PLAIN [redacted]\r\nNOOP\r\n"
+        );
+        assert_eq!(&*redact_auth(b"AUTH LOGIN\r\n"), b"AUTH LOGIN\r\n");
+        assert_eq!(
+            &*redact_auth(b"MAIL FROM:<a@b>\r\n"),
+            b"MAIL FROM:<a@b>\r\n"
+        );
     }
 }

@@ -8,6 +8,7 @@ use crate::policy::LocalDomains;
 use crate::{Reply, ServerConfig, ServerEvent, ServerSession, Verdict};
 
 /// How the client's writes are cut before they reach the session.
+#[non_exhaustive]
 pub enum Split<'a> {
     /// Each group of consecutive client lines is one write.
     Whole,
@@ -76,6 +77,7 @@ pub(crate) fn note_mismatch(
 
 /// What a replay produced.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Outcome {
     /// Everything the session sent.
     pub output: Vec<u8>,
@@ -90,6 +92,7 @@ pub struct Outcome {
 
 /// Where a replay first differed from its transcript.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Mismatch {
     /// Index of the transcript item being replayed when the difference showed.
     pub item: usize,
