@@ -30,11 +30,13 @@ pub mod address;
 pub mod client;
 pub mod command;
 mod config;
-pub mod dot;
+/// Dot-stuffing for DATA, shared with NNTP (from the `line-protocol` crate).
+pub use line_protocol::dot;
 mod ehlo;
 mod event;
 pub mod policy;
-pub mod reply;
+/// Numeric replies with enhanced status codes (from the `line-protocol` crate).
+pub use line_protocol::reply;
 mod server;
 pub mod size;
 pub mod trace;

@@ -14,7 +14,7 @@ use memchr::memchr2;
 /// Streaming decoder for a dot-stuffed DATA body.
 ///
 /// ```
-/// use smtp_core::dot::DotDecoder;
+/// use line_protocol::dot::DotDecoder;
 /// let mut d = DotDecoder::new(1000);
 /// let mut body = Vec::new();
 /// let (used, done) = d.decode(b"..hidden dot\r\n.\r\nQUIT\r\n", &mut body);
@@ -166,7 +166,7 @@ impl DotDecoder {
 /// Streaming dot-stuffer for sending a body with DATA.
 ///
 /// ```
-/// use smtp_core::dot::DotEncoder;
+/// use line_protocol::dot::DotEncoder;
 /// let mut e = DotEncoder::new();
 /// let mut wire = Vec::new();
 /// e.encode(b".a\r\nb", &mut wire);

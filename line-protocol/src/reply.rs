@@ -19,7 +19,7 @@ impl fmt::Display for EnhancedCode {
 /// One SMTP reply, possibly spanning several lines.
 ///
 /// ```
-/// use smtp_core::{Reply, EnhancedCode};
+/// use line_protocol::{Reply, EnhancedCode};
 /// let r = Reply::new(250, EnhancedCode(2, 1, 0), "Ok");
 /// assert_eq!(r.to_bytes(), b"250 2.1.0 Ok\r\n");
 /// let m = Reply::multiline(250, None, ["mx.example", "PIPELINING"]);
@@ -36,7 +36,7 @@ impl Reply {
     /// A one-line reply with an enhanced status code.
     ///
     /// # Panics
-    /// If `code` is not in 200..=599 (a programming error, never peer input).
+    /// If `code` is not in 100..=599 (a programming error, never peer input).
     pub fn new(code: u16, enhanced: EnhancedCode, text: impl Into<String>) -> Self {
         Self::multiline(code, Some(enhanced), [text.into()])
     }
@@ -44,13 +44,14 @@ impl Reply {
     /// A reply of several lines; the enhanced code, if any, prefixes every line.
     ///
     /// # Panics
-    /// If `code` is not in 200..=599 (a programming error, never peer input).
+    /// If `code` is not in 100..=599 (a programming error, never peer input). SMTP uses
+    /// 2xx to 5xx only (RFC 5321 section 4.2.1); NNTP also has 1xx (RFC 3977 section 3.2.1).
     pub fn multiline<I, S>(code: u16, enhanced: Option<EnhancedCode>, lines: I) -> Self
     where
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        assert!((200..600).contains(&code), "reply codes are 2xx..5xx");
+        assert!((100..600).contains(&code), "reply codes are 1xx..5xx");
         let mut lines: Vec<String> = lines.into_iter().map(Into::into).collect();
         if lines.is_empty() {
             lines.push(String::new());
@@ -133,9 +134,10 @@ impl fmt::Display for Reply {
     }
 }
 
-/// The result of trying to read one reply from the front of a buffer.
+/// The result of trying to read one reply from the front of a buffer: complete, incomplete
+/// or invalid, as parsers of this kind (httparse) answer. Deliberately exhaustive, so callers
+/// handle all three.
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
 pub enum Parsed {
     /// A whole reply, and how many bytes it took.
     Complete(Reply, usize),
@@ -153,7 +155,7 @@ pub enum Parsed {
 /// Lines may end in CRLF or, tolerantly, in a bare LF.
 ///
 /// ```
-/// use smtp_core::reply::{parse, Parsed};
+/// use line_protocol::reply::{parse, Parsed};
 /// let Parsed::Complete(r, used) = parse(b"250-mx\r\n250 2.0.0 SIZE\r\nrest", 512) else { panic!() };
 /// assert_eq!((r.code(), used), (250, 24));
 /// assert_eq!(r.lines(), ["mx", "2.0.0 SIZE"]);
@@ -237,7 +239,13 @@ pub fn parse(input: &[u8], max_line: usize) -> Parsed {
 
 /// `class.subject.detail` with the classes RFC 3463 defines: `[245] "." 1*3digit "." 1*3digit`,
 /// without leading zeros so that parsing and rendering give the same text back.
-pub(crate) fn parse_enhanced(s: &str) -> Option<EnhancedCode> {
+///
+/// ```
+/// use line_protocol::reply::{EnhancedCode, parse_enhanced};
+/// assert_eq!(parse_enhanced("5.1.1"), Some(EnhancedCode(5, 1, 1)));
+/// assert_eq!(parse_enhanced("5.01.1"), None);
+/// ```
+pub fn parse_enhanced(s: &str) -> Option<EnhancedCode> {
     fn number(part: &str, max_digits: usize) -> Option<u16> {
         let ok = !part.is_empty()
             && part.len() <= max_digits

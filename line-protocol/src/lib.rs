@@ -1,0 +1,16 @@
+//! What buzon's line-based mail protocols share, so that each is written once:
+//!
+//! - [`dot`]: dot-stuffing, the transparency procedure of SMTP `DATA` (RFC 5321 section 4.5.2)
+//!   and of NNTP articles (RFC 3977 section 3.1.1): a decoder that streams in bounded chunks and
+//!   ends only at `CRLF.CRLF`, and an encoder.
+//! - [`reply`]: numeric replies (`250 2.1.0 Ok`), with RFC 3463 enhanced status codes and the
+//!   SMTP multi-line form. Codes 100 to 599 can be built (NNTP uses 1xx); the multi-line
+//!   parser takes SMTP's 2xx to 5xx.
+//!
+//! Sans-IO like the cores: no sockets, files, clocks or threads.
+#![forbid(unsafe_code)]
+
+pub mod dot;
+pub mod reply;
+
+pub use reply::{EnhancedCode, Reply};
