@@ -16,6 +16,7 @@ use crate::event::{
     AbortReason, BodyType, ServerEvent, Ticket, TimerKind, UsageError, Verdict, Violation,
 };
 use crate::{Reply, ServerConfig};
+use line_protocol::line::{LineReader, Next};
 
 use message::Reception;
 
@@ -64,8 +65,8 @@ pub struct ServerSession {
     pending: Option<Pending>,
     next_ticket: u64,
     errors: u32,
-    /// Discarding an over-long command line until its end.
-    skipping_line: Option<usize>,
+    /// Command lines, with the configured limit.
+    lines: LineReader,
     deadline: Option<(Instant, TimerKind)>,
     closed: bool,
     shutting_down: bool,
@@ -125,6 +126,7 @@ impl ServerSession {
 
     /// A session before its first reply.
     fn unstarted(config: Arc<ServerConfig>) -> Self {
+        let limit = config.limits.command_line;
         ServerSession {
             config,
             out: Vec::new(),
@@ -135,7 +137,7 @@ impl ServerSession {
             pending: None,
             next_ticket: 0,
             errors: 0,
-            skipping_line: None,
+            lines: LineReader::new(limit, line_cut_off(limit)),
             deadline: None,
             closed: false,
             shutting_down: false,
@@ -176,40 +178,27 @@ impl ServerSession {
 
     /// Finds and runs the next command line in `rest`; `None` if it is incomplete.
     fn next_command_line(&mut self, rest: &[u8]) -> Option<usize> {
-        let limit = self.config.limits.command_line;
-        let lf = memchr::memchr(b'\n', rest);
-        let available = lf.map_or(rest.len(), |lf| lf + 1);
-        let so_far = self.skipping_line.unwrap_or(0) + available;
-        if so_far > line_cut_off(limit) {
-            // Nothing that speaks SMTP sends this; stop reading it. Decided on the line's
-            // length alone, so the outcome does not depend on how the input was cut.
-            self.skipping_line = None;
-            self.violation(Violation::LineTooLong);
-            self.reply(&replies::line_too_long());
-            self.give_up();
-            return Some(available);
-        }
-        let Some(lf) = lf else {
-            if rest.len() >= limit || self.skipping_line.is_some() {
-                // Over the limit with no end in sight: drop what we have, keep skipping
-                // until the line ends, then answer once (RFC 5321 section 4.5.3.1.4).
-                self.skipping_line = Some(so_far);
-                return Some(rest.len());
+        match self.lines.next(rest) {
+            Next::Line { line, consumed } => {
+                self.command(line);
+                Some(consumed)
             }
-            return None;
-        };
-        let consumed = lf + 1;
-        if self.skipping_line.take().is_some() || consumed > limit {
-            self.violation(Violation::LineTooLong);
-            self.error_reply(&replies::line_too_long());
-            return Some(consumed);
+            Next::Incomplete => None,
+            Next::Skipping { consumed } => Some(consumed),
+            Next::TooLong { consumed } => {
+                // RFC 5321 section 4.5.3.1.4: the line is dropped and answered once.
+                self.violation(Violation::LineTooLong);
+                self.error_reply(&replies::line_too_long());
+                Some(consumed)
+            }
+            Next::GiveUp { consumed } => {
+                // Nothing that speaks SMTP sends this; stop reading it.
+                self.violation(Violation::LineTooLong);
+                self.reply(&replies::line_too_long());
+                self.give_up();
+                Some(consumed)
+            }
         }
-        // Commands may end in a bare LF; tolerating it is harmless outside DATA, where the
-        // smuggling risk lives.
-        let line = &rest[..lf];
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        self.command(line);
-        Some(consumed)
     }
 
     /// Ends a session whose peer is not speaking SMTP: 421 4.7.0, and close.
