@@ -4,13 +4,16 @@
 //! - `PIPELINING` (RFC 2920): every command in the input is answered before the host polls for
 //!   output, so a group's replies leave together; commands that need a host decision hold back
 //!   the rest of the group without reordering replies.
-//! - `SIZE` (RFC 1870): [`crate::size`].
-//! - `8BITMIME` (RFC 6152): `BODY=8BITMIME` is recorded in the envelope; bytes pass unchanged.
-//! - `SMTPUTF8` (RFC 6531): UTF-8 addresses are accepted only in a transaction whose MAIL
-//!   carried `SMTPUTF8`; otherwise 553 5.6.7.
+//! - `SIZE` (RFC 1870): `server/size.rs` at MAIL, enforced as data arrives; [`crate::size`]
+//!   parses the value.
+//! - `8BITMIME` (RFC 6152): `server/eightbitmime.rs`; `BODY=8BITMIME` is recorded in the
+//!   envelope and the bytes pass unchanged.
+//! - `SMTPUTF8` (RFC 6531): `server/smtputf8.rs`; UTF-8 addresses only in a transaction whose
+//!   MAIL carried `SMTPUTF8`; otherwise 553 5.6.7.
 //! - `ENHANCEDSTATUSCODES` (RFC 2034): every reply but the greeting, the EHLO/HELO reply and 354
 //!   carries one, as that RFC prescribes.
-//! - `CHUNKING` (RFC 3030): BDAT, counted octets without dot transparency.
+//! - `CHUNKING` (RFC 3030): `server/chunking.rs`; BDAT, counted octets without dot
+//!   transparency.
 //! - `STARTTLS` (RFC 3207): `crate::server::starttls`; offered only before TLS, where the
 //!   configuration says a certificate is there.
 

@@ -1,7 +1,7 @@
 //! What the server does with each command outside message data.
 
 use super::message::Reception;
-use super::{Helo, Pending, ServerSession, Transaction, replies};
+use super::{Helo, ParamError, Pending, ServerSession, Transaction, replies};
 use crate::address::AddressError;
 use crate::command::{Command, CommandError, Param};
 use crate::event::{AbortReason, BodyType, ServerEvent, Violation};
@@ -116,41 +116,33 @@ impl ServerSession {
                 return self.param_error(replies::syntax("duplicate parameter"));
             }
             seen.push(&p.keyword);
-            match (p.keyword.as_str(), p.value.as_deref()) {
-                ("SIZE", Some(v)) => match crate::size::parse(v) {
-                    Some(declared) if declared > self.config.limits.message_size => {
-                        // RFC 1870 section 6.1: refuse at MAIL when the declared size is too big.
-                        self.violation(Violation::MessageTooBig);
-                        self.reply(&replies::too_big());
-                        return;
-                    }
-                    Some(_) => {}
-                    None => return self.param_error(replies::syntax("bad SIZE value")),
-                },
-                // RFC 1870 section 3: `SIZE=` takes a value; RFC 6531 section 3.4: `SMTPUTF8`
-                // takes none. Both keywords are offered, so a wrong form is a syntax error.
-                ("SIZE", None) => return self.param_error(replies::syntax("bad SIZE value")),
-                ("SMTPUTF8", Some(_)) => {
-                    return self.param_error(replies::syntax("SMTPUTF8 takes no value"));
+            let value = p.value.as_deref();
+            let outcome = match p.keyword.as_str() {
+                "SIZE" => super::size::mail_param(value, self.config.limits.message_size),
+                "BODY" => super::eightbitmime::mail_param(value).map(|body| txn.body = body),
+                "SMTPUTF8" => super::smtputf8::mail_param(value).map(|()| txn.smtputf8 = true),
+                other => Err(ParamError::Unknown(other.to_owned())),
+            };
+            match outcome {
+                Ok(()) => {}
+                Err(ParamError::TooBig) => {
+                    // RFC 1870 section 6.1: refuse at MAIL when the declared size is too big.
+                    self.violation(Violation::MessageTooBig);
+                    self.reply(&replies::too_big());
+                    return;
                 }
-                ("BODY", Some(v)) if v.eq_ignore_ascii_case("7BIT") => {
-                    txn.body = BodyType::SevenBit;
+                Err(ParamError::Syntax(detail)) => {
+                    return self.param_error(replies::syntax(detail));
                 }
-                ("BODY", Some(v)) if v.eq_ignore_ascii_case("8BITMIME") => {
-                    txn.body = BodyType::EightBitMime;
+                Err(ParamError::NotImplemented(what)) => {
+                    return self.param_error(replies::param_not_implemented(what));
                 }
-                ("BODY", Some(v)) if v.eq_ignore_ascii_case("BINARYMIME") => {
-                    return self.param_error(replies::param_not_implemented("BODY=BINARYMIME"));
-                }
-                ("BODY", _) => return self.param_error(replies::syntax("bad BODY value")),
-                ("SMTPUTF8", None) => txn.smtputf8 = true,
-                (k, _) => {
-                    let k = k.to_owned();
-                    return self.param_error(replies::unknown_param(&k));
+                Err(ParamError::Unknown(keyword)) => {
+                    return self.param_error(replies::unknown_param(&keyword));
                 }
             }
         }
-        if !txn.smtputf8 && !txn.from.is_ascii() {
+        if !super::smtputf8::allows(txn.smtputf8, txn.from.is_ascii()) {
             self.violation(Violation::NonAsciiAddress);
             return self.error_reply(&replies::non_ascii_address());
         }
@@ -173,7 +165,7 @@ impl ServerSession {
             // No RCPT parameter is offered (DSN's NOTIFY and ORCPT need RFC 3461).
             return self.param_error(replies::unknown_param(&p.keyword.clone()));
         }
-        if !txn.smtputf8 && !to.is_ascii() {
+        if !super::smtputf8::allows(txn.smtputf8, to.is_ascii()) {
             self.violation(Violation::NonAsciiAddress);
             return self.error_reply(&replies::non_ascii_address());
         }
@@ -213,59 +205,7 @@ impl ServerSession {
         self.reception = Some(Reception::data(self.config.limits.text_line));
     }
 
-    fn bdat(&mut self, size: u64, last: bool) {
-        // The chunk's octets follow whatever we answer: they are always read, and dropped if
-        // the command fails (RFC 3030 section 2), so the session stays in step.
-        let helo_only = self.helo.as_ref().is_some_and(|h| !h.esmtp);
-        let refusal = match &self.txn {
-            // CHUNKING is offered only in the EHLO reply (RFC 3030 section 2).
-            _ if helo_only => Some((Violation::OutOfSequence, replies::bdat_needs_ehlo())),
-            None if self.helo.is_none() => Some((Violation::OutOfSequence, replies::need_helo())),
-            None => Some((Violation::OutOfSequence, replies::need_mail())),
-            Some(txn) if txn.recipients.is_empty() => {
-                Some((Violation::OutOfSequence, replies::no_valid_recipients()))
-            }
-            Some(txn) if txn.bdat_size.saturating_add(size) > self.config.limits.message_size => {
-                Some((Violation::MessageTooBig, replies::too_big()))
-            }
-            Some(_) => None,
-        };
-        if let Some((violation, reply)) = refusal {
-            // A message refused for its size is over: the transaction ends with it.
-            let reset = violation == Violation::MessageTooBig;
-            if reset && size > self.config.limits.message_size.saturating_mul(2) {
-                // Reading a chunk this far over the limit would only waste time: refuse and
-                // close rather than stay in step.
-                self.abort_message(AbortReason::TooBig);
-                self.txn = None;
-                self.violation(violation);
-                self.reply(&reply);
-                return self.give_up();
-            }
-            if reset {
-                self.abort_message(AbortReason::TooBig);
-            }
-            self.reception = Some(Reception::discard(size, violation, reply, reset));
-        } else {
-            let txn = self
-                .txn
-                .as_mut()
-                .expect("refusal covers a missing transaction");
-            if !txn.chunked {
-                txn.chunked = true;
-                txn.receiving = true;
-                let envelope = self.envelope(true);
-                self.events.push_back(ServerEvent::MessageStart(envelope));
-            }
-            self.reception = Some(Reception::chunk(size, last));
-        }
-        if size == 0 {
-            // Nothing follows the command line, so no input would ever finish the chunk.
-            self.receive(&[]);
-        }
-    }
-
-    fn envelope(&self, chunked: bool) -> crate::event::Envelope {
+    pub(super) fn envelope(&self, chunked: bool) -> crate::event::Envelope {
         let txn = self.txn.as_ref().expect("a message needs a transaction");
         let helo = self.helo.as_ref().expect("a transaction needs HELO");
         crate::event::Envelope {

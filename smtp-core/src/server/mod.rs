@@ -1,11 +1,15 @@
 //! The server session: one SMTP connection seen from the server.
 
+mod chunking;
 mod commands;
+mod eightbitmime;
 mod message;
 mod replies;
+mod size;
+mod smtputf8;
+mod starttls;
 
 pub(crate) use replies::message_ok;
-mod starttls;
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -97,6 +101,19 @@ struct Transaction {
     /// Message data has begun and has neither ended nor been aborted: the host holds a
     /// partial message that it must drop if the session ends now.
     receiving: bool,
+}
+
+/// Why a MAIL parameter is refused.
+#[derive(Debug)]
+enum ParamError {
+    /// `SIZE=` over the limit: 552 5.3.4.
+    TooBig,
+    /// The parameter's form is wrong: 501 5.5.4 with this detail.
+    Syntax(&'static str),
+    /// A known form this server does not offer: 504 5.5.4.
+    NotImplemented(&'static str),
+    /// Not a parameter we offer: 555 5.5.4.
+    Unknown(String),
 }
 
 #[derive(Debug)]
