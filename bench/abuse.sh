@@ -22,12 +22,20 @@
 #   idle        IDLE_SESSIONS (default 10000) sessions after EHLO, from 127.0.0.2-9; reports
 #               RSS per idle session (fails above 16 KiB under mio; smol is reported only)
 #
+#   -S  scenarios to run, -R runtimes, -n the idle scenario's session count
 #   -o  also write the results table (markdown) to FILE
 #   -w  scratch folder (default: a new folder under ${TMPDIR:-/tmp}); removed at the end
+#       unless given
 #
 # Environment: BUZON_BIN (use this binary; default the release build in cargo's target
-# directory, CARGO_TARGET_DIR honoured, built if missing).
-# Timing numbers are only as good as the machine is quiet. Exit status 1 if any scenario failed.
+# directory, CARGO_TARGET_DIR honoured, built if missing). BUZON_BASE_BIN=PATH: compare with
+# that binary (an earlier build) in the same invocation: every scenario and runtime runs with
+# both, one right after the other (which goes first alternates from pair to pair), and the
+# table puts both results side by side, with each scenario's key figure (slow: the probes'
+# worst latency; nonreading: RSS growth per client; longline, endless: RSS growth; idle: RSS
+# per idle session) as "buzon / base".
+# Timing numbers are only as good as the machine is quiet. Exit status 1 if any scenario failed
+# with the buzon binary (the base binary's failures are reported, and do not count).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -35,7 +43,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$here/lib.sh"
 
 scenarios="slow nonreading longline endless idle" runtimes="smol mio" idle_n=10000 outfile="" work=""
-usage() { sed -n '2,30p' "${BASH_SOURCE[0]}"; exit 2; }
+usage() { sed -n '2,/^set -euo/{/^#/p}' "${BASH_SOURCE[0]}"; exit 2; }
 while getopts "S:R:n:o:w:h" opt; do
   case $opt in
     S) scenarios=$OPTARG ;; R) runtimes=$OPTARG ;; n) idle_n=$OPTARG ;; o) outfile=$OPTARG ;;
@@ -51,6 +59,9 @@ else
   bin=$(buzon_release_bin --if-missing) # the release build, wherever cargo puts it
 fi
 [ -x "$bin" ] || { echo "no buzon binary at $bin" >&2; exit 2; }
+base_bin=${BUZON_BASE_BIN:-}
+[ -z "$base_bin" ] || [ -x "$base_bin" ] ||
+  { echo "BUZON_BASE_BIN: no executable at $base_bin" >&2; exit 2; }
 
 # IDLE_SESSIONS client sockets in one process, as many in the server (each its own limit).
 want_fds=$((idle_n + 1000))
@@ -79,10 +90,13 @@ results="$work/results.tsv"
 : >"$results"
 failed=0
 
-run_one() { # scenario runtime
-  local sc=$1 rt=$2 extra=() args=() storage log rc=0 t0 t1
-  storage="$work/$sc-$rt/mail"
-  log="$work/$sc-$rt/server.log"
+run_one() { # scenario runtime buzon|base
+  local sc=$1 rt=$2 which=$3 extra=() args=() dir storage log rc=0 t0 t1 exe=$bin
+  [ "$which" = base ] && exe=$base_bin
+  dir="$work/$sc-$rt"
+  [ "$which" = base ] && dir="$dir-base"
+  storage="$dir/mail"
+  log="$dir/server.log"
   mkdir -p "$storage"
   case $sc in
     slow) extra=(--max-connections 2000 --max-connections-per-ip 2000) ;;
@@ -94,15 +108,15 @@ run_one() { # scenario runtime
       if [ "$rt" = mio ]; then args+=(--max-kib 16); fi
       ;;
   esac
-  if ! BUZON_LOG=${BUZON_LOG:-warn} start_listener "$log" "$bin" serve --runtime "$rt" \
+  if ! BUZON_LOG=${BUZON_LOG:-warn} start_listener "$log" "$exe" serve --runtime "$rt" \
     -s "$storage" -p @PORT@ --hostname abuse.test "${extra[@]}"; then
-    echo "== $sc / $rt: server did not start" >&2
+    echo "== $sc / $rt / $which: server did not start" >&2
     cat "$log" >&2
-    printf '%s\t%s\tFAIL\tserver did not start\n' "$sc" "$rt" >>"$results"
-    failed=1
+    printf '%s\t%s\t%s\tFAIL\tserver did not start\t-\n' "$sc" "$rt" "$which" >>"$results"
+    [ "$which" = base ] || failed=1
     return
   fi
-  echo "== $sc / $rt (pid $server_pid, port $port)"
+  echo "== $sc / $rt$([ -z "$base_bin" ] || echo " / $which") (pid $server_pid, port $port)"
   t0=$(date +%s.%N)
   timeout 180 python3 "$here/abuse.py" "$sc" --port "$port" --pid "$server_pid" \
     --storage "$storage" "${args[@]}" >"$work/out" 2>&1 || rc=$?
@@ -119,10 +133,14 @@ run_one() { # scenario runtime
     rc=1
   fi
   local verdict=PASS numbers
-  if [ "$rc" != 0 ]; then verdict=FAIL; failed=1; fi
+  if [ "$rc" != 0 ]; then
+    verdict=FAIL
+    [ "$which" = base ] || failed=1
+  fi
   if grep -q '^warning=' "$work/out"; then verdict="$verdict, WARN"; fi
   numbers=$(summary "$sc")
-  printf '%s\t%s\t%s\t%s (%.0f s)\n' "$sc" "$rt" "$verdict" "$numbers" "$(echo "$t1 - $t0" | bc -l)" >>"$results"
+  printf '%s\t%s\t%s\t%s\t%s (%.0f s)\t%s\n' "$sc" "$rt" "$which" "$verdict" "$numbers" \
+    "$(echo "$t1 - $t0" | bc -l)" "$(key_figure "$sc")" >>"$results"
   echo "   => $verdict"
 }
 
@@ -138,16 +156,62 @@ summary() {
   esac
 }
 
+# The one figure per scenario that the side-by-side table compares (lower is better in each).
+key_figure() {
+  case $1 in
+    slow) echo "$(kv probe_max_latency_s) s" ;;
+    nonreading) echo "$(kv rss_growth_per_client_kib) KiB/client" ;;
+    longline | endless) echo "+$(kv rss_growth_kib) KiB" ;;
+    idle) echo "$(kv kib_per_idle_session) KiB/session" ;;
+  esac
+}
+
+turn=0
 for sc in $scenarios; do
   for rt in $runtimes; do
-    run_one "$sc" "$rt"
+    if [ -z "$base_bin" ]; then
+      run_one "$sc" "$rt" buzon
+    elif [ $((turn % 2)) = 0 ]; then
+      run_one "$sc" "$rt" base
+      run_one "$sc" "$rt" buzon
+    else
+      run_one "$sc" "$rt" buzon
+      run_one "$sc" "$rt" base
+    fi
+    turn=$((turn + 1))
   done
 done
 
 table() {
-  echo "| scenario | runtime | result | numbers |"
-  echo "|---|---|---|---|"
-  awk -F'\t' '{ printf "| %s | %s | %s | %s |\n", $1, $2, $3, $4 }' "$results"
+  if [ -z "$base_bin" ]; then
+    echo "| scenario | runtime | result | numbers |"
+    echo "|---|---|---|---|"
+    awk -F'\t' '{ printf "| %s | %s | %s | %s |\n", $1, $2, $4, $5 }' "$results"
+    return
+  fi
+  echo "buzon: $bin; base: $base_bin"
+  echo
+  echo "| scenario | runtime | buzon | base | key figure, buzon / base | buzon numbers | base numbers |"
+  echo "|---|---|---|---|---|---|---|"
+  awk -F'\t' '
+    { k = $1 "\t" $2; if (!(k in seen)) { seen[k] = 1; order[++n] = k }
+      verdict[k, $3] = $4; numbers[k, $3] = $5; key[k, $3] = $6 }
+    function get(a, k, w) { return ((k, w) in a) ? a[k, w] : "-" }
+    # "5.9 KiB/session" and "7.3 KiB/session" -> "5.9 / 7.3 KiB/session"
+    function pair(x, y,   ux, uy) {
+      ux = index(x, " ") ? substr(x, index(x, " ") + 1) : ""
+      uy = index(y, " ") ? substr(y, index(y, " ") + 1) : ""
+      if (ux != "" && ux == uy) return substr(x, 1, index(x, " ") - 1) " / " substr(y, 1, index(y, " ") - 1) " " ux
+      return x " / " y
+    }
+    END {
+      for (i = 1; i <= n; i++) {
+        k = order[i]; split(k, kv, "\t")
+        printf "| %s | %s | %s | %s | %s | %s | %s |\n", kv[1], kv[2],
+          get(verdict, k, "buzon"), get(verdict, k, "base"), pair(get(key, k, "buzon"), get(key, k, "base")),
+          get(numbers, k, "buzon"), get(numbers, k, "base")
+      }
+    }' "$results"
 }
 echo
 table

@@ -8,14 +8,24 @@
 #                 fsyncs its queue file and the delivered file, as any install does
 #   twisted       bench/twisted_maildir.py: Twisted's SMTP server appending to Maildir with
 #                 twisted.mail.maildir (Twisted calls no fsync: NOT durable)
+#   mailin        the Rust peer in the repository's sibling folder ../shared/peers/mailin-maildir
+#                 (the mailin-embedded crate, blocking I/O on a pool of 8 threads, a handler
+#                 that fsyncs the file in tmp/ and new/ after the rename), built with
+#                 `cargo build --release --locked` into BASE/mailin-target (again only when its
+#                 sources are newer than the binary); skipped with a note if the folder is absent
 #   buzon-smol    `buzon serve --runtime smol` (release build, fsync on, the default)
 #   buzon-mio     `buzon serve --runtime mio`
 #   buzon-smol-nofsync, buzon-mio-nofsync   the same with --unsafe-no-fsync (not run unless
 #                 named with -S): what durability costs buzon, next to Twisted, which also
 #                 does not fsync
+#   base-smol, base-mio (and base-smol-nofsync, base-mio-nofsync)   the same as buzon-*, run
+#                 with the binary BUZON_BASE_BIN names (an earlier build, to check for
+#                 regressions); base-smol and base-mio join the default list when it is set.
+#                 In every round each base-X runs right next to buzon-X, base first in odd
+#                 rounds and second in even ones, so the machine's noise hits both alike
 #
 #   bench/peers.sh [-r RUNS] [-s "1 8 32"] [-l "2048 102400"] [-m SMALL] [-M BIG]
-#                  [-S "sink postfix twisted buzon-smol buzon-mio"] [-k] [-I]
+#                  [-S "sink postfix twisted mailin buzon-smol buzon-mio"] [-k] [-I]
 #                  [-c SECONDS] [-T SECONDS] [-o FILE] [-p SVG] [-b BASE] [-K]
 #
 #   -r  runs per configuration (default 3); tables give medians and the spread
@@ -23,7 +33,8 @@
 #   -l  message body sizes in bytes (default "2048 102400")
 #   -m  messages per run for sizes up to 16 KiB (default 2000)
 #   -M  messages per run for larger sizes (default 600)
-#   -S  servers to run (default the first five above)
+#   -S  servers to run (default "sink postfix twisted mailin buzon-smol buzon-mio", with
+#       BUZON_BASE_BIN "sink postfix twisted mailin base-smol buzon-smol base-mio buzon-mio")
 #   -k  keep each session's connection open between messages (smtp-source -d)
 #   -I  interleave Postfix with the others in every round; by default its runs come after
 #       all the others' (see below)
@@ -36,13 +47,16 @@
 #   -K  keep the scratch folder instead of deleting it at the end (back-to-back experiments
 #       without the slowdown that deletions cause; remove it yourself, then wait six minutes)
 #   -b  base folder (default ${TMPDIR:-/tmp}/buzon-bench-peers): holds the Python venv with
-#       Twisted (kept between invocations) and each invocation's scratch folder (removed
-#       at the end)
+#       Twisted and mailin's cargo target folder (both kept between invocations) and each
+#       invocation's scratch folder (removed at the end)
 #
-# The defaults take about ten minutes on two cores. For steadier medians: -r 5 -m 5000.
+# The defaults take about ten minutes on two cores, 16 with the base-* runs. For steadier
+# medians: -r 5 -m 5000.
 # Environment: BUZON_BIN (use this binary, skip the build; by default `cargo build --release`
-# and the binary wherever cargo puts it, CARGO_TARGET_DIR honoured), BUZON_LOG (default
-# "info": one log line per message, as in production).
+# and the binary wherever cargo puts it, CARGO_TARGET_DIR honoured), BUZON_BASE_BIN (the
+# binary of the base-* servers, e.g. a release build of the previous commit), MAILIN_DIR (the
+# mailin peer's crate, default ../shared/peers/mailin-maildir next to the repository),
+# BUZON_LOG (default "info": one log line per message, as in production).
 #
 # Fairness and checks:
 # - every run gets a fresh server and a fresh, empty Maildir folder, and the same
@@ -54,7 +68,7 @@
 #   later, so the clock runs until delivery ends (buzon and Twisted answer 250 only after
 #   the file is in new/; smtp-sink stores nothing and stops the clock when smtp-source
 #   ends). A run counts only if smtp-source exits 0 and new/ holds exactly COUNT files
-#   (within -T seconds), and for buzon only if it also exits 0 on SIGTERM
+#   (within -T seconds), and for buzon and base only if it also exits 0 on SIGTERM
 # - CPU per message: utime+stime (+cutime+cstime, which collects children that exited)
 #   from /proc/PID/stat of the server process and all its descendants (for Postfix: the
 #   master and every smtpd, cleanup, qmgr, trivial-rewrite, virtual... it runs), read just
@@ -70,15 +84,19 @@
 #
 # Needs root for Postfix (private instance) and installs what is missing: postfix and bc
 # (apt-get, with "No configuration" preseeded), python3-venv, Twisted (pip, into
-# BASE/venv); cargo unless BUZON_BIN. Exit status 1 if any run failed its checks.
+# BASE/venv); cargo unless BUZON_BIN (and for mailin). Exit status 1 if any run failed its
+# checks.
 set -euo pipefail
 export PATH="$PATH:/usr/sbin:/sbin"
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+root=$(cd "$here/.." && pwd)
 # shellcheck source=bench/lib.sh
 source "$here/lib.sh"
 runs=3 sessions="1 8 32" sizes="2048 102400" small=2000 big=600
-servers="sink postfix twisted buzon-smol buzon-mio" keep=() interleave=0 cooldown=360
+servers="sink postfix twisted mailin buzon-smol buzon-mio" keep=() interleave=0 cooldown=360
+base_buzon=${BUZON_BASE_BIN:-}
+[ -z "$base_buzon" ] || servers="sink postfix twisted mailin base-smol buzon-smol base-mio buzon-mio"
 drain_timeout=300 outfile="" base=${TMPDIR:-/tmp}/buzon-bench-peers keep_work=0 plotfile=""
 usage() { sed -n '2,/^set -euo/{/^#/p}' "${BASH_SOURCE[0]}"; exit 2; }
 while getopts "r:s:l:m:M:S:kIc:T:o:p:b:Kh" opt; do
@@ -96,7 +114,11 @@ shift $((OPTIND - 1))
 has() { [[ " $servers " == *" $1 "* ]]; }
 for srv in $servers; do
   case $srv in
-    sink | postfix | twisted | buzon-smol | buzon-mio | buzon-smol-nofsync | buzon-mio-nofsync) ;;
+    sink | postfix | twisted | mailin | buzon-smol | buzon-mio | buzon-smol-nofsync | buzon-mio-nofsync) ;;
+    base-smol | base-mio | base-smol-nofsync | base-mio-nofsync)
+      [ -n "$base_buzon" ] || { echo "$srv needs BUZON_BASE_BIN (see -h)" >&2; exit 2; }
+      [ -x "$base_buzon" ] || { echo "BUZON_BASE_BIN: no executable at $base_buzon" >&2; exit 2; }
+      ;;
     *) echo "unknown server $srv (see -h)" >&2; exit 2 ;;
   esac
 done
@@ -139,6 +161,29 @@ if [[ " $servers" == *" buzon-"* ]]; then
     buzon=$BUZON_BIN
   else
     buzon=$(buzon_release_bin) # the release build, wherever cargo puts it
+  fi
+fi
+
+# The mailin peer: a crate outside the repository, built into the base folder, again only when
+# one of its files is newer than the binary (a read-only checkout is fine: --locked, and the
+# target folder is ours).
+mailin_dir=${MAILIN_DIR:-$root/../shared/peers/mailin-maildir}
+mailin_bin=$base/mailin-target/release/mailin-maildir mailin_version=-
+if has mailin; then
+  if [ ! -f "$mailin_dir/Cargo.toml" ]; then
+    echo "mailin: ${MAILIN_DIR:-../shared/peers/mailin-maildir} not found; skipped" >&2
+    servers=${servers//mailin/}
+  else
+    if [ ! -x "$mailin_bin" ] ||
+      [ -n "$(find "$mailin_dir" -path "$mailin_dir/target" -prune -o -type f -newer "$mailin_bin" -print -quit)" ]; then
+      echo "building the mailin peer from $mailin_dir into $base/mailin-target" >&2
+      mkdir -p "$base"
+      cargo build --release --locked --manifest-path "$mailin_dir/Cargo.toml" \
+        --target-dir "$base/mailin-target" >&2 ||
+        { echo "mailin: cargo build failed (above); leave it out with -S" >&2; exit 2; }
+    fi
+    mailin_version=$(awk '$0 == "name = \"mailin-embedded\"" { getline; gsub(/[^0-9.]/, ""); print; exit }' \
+      "$mailin_dir/Cargo.lock" 2>/dev/null || true)
   fi
 fi
 
@@ -351,11 +396,18 @@ run_one() {
       start_listener "$dir/server.log" "$venv/bin/python" "$here/twisted_maildir.py" \
         --port @PORT@ --storage "$storage" --domains example.com || started=0
       ;;
-    buzon-smol | buzon-mio | buzon-smol-nofsync | buzon-mio-nofsync)
+    mailin) # mailin-maildir DOMAINS STORAGE PORT THREADS; it listens on 127.0.0.1
       newdir=$storage/example.com/rcpt/new
-      local rt=${name#buzon-} unsafe=()
+      mkdir -p "$storage"
+      start_listener "$dir/server.log" "$mailin_bin" example.com "$storage" @PORT@ 8 || started=0
+      ;;
+    buzon-smol | buzon-mio | buzon-smol-nofsync | buzon-mio-nofsync | \
+      base-smol | base-mio | base-smol-nofsync | base-mio-nofsync)
+      newdir=$storage/example.com/rcpt/new
+      local rt=${name#*-} unsafe=() bin=${buzon:-}
+      [[ $name == base-* ]] && bin=$base_buzon
       [[ $rt == *-nofsync ]] && unsafe=(--unsafe-no-fsync)
-      BUZON_LOG=${BUZON_LOG:-info} start_listener "$dir/server.log" "$buzon" serve \
+      BUZON_LOG=${BUZON_LOG:-info} start_listener "$dir/server.log" "$bin" serve \
         --runtime "${rt%-nofsync}" -d example.com -s "$storage" -p @PORT@ --bind 127.0.0.1 \
         --hostname bench.test "${unsafe[@]}" || started=0
       ;;
@@ -415,7 +467,7 @@ run_one() {
     pf_stop
   else
     stop_server
-    if [[ $name == buzon-* ]] && [ "$stop_rc" != 0 ]; then
+    if [[ $name == buzon-* || $name == base-* ]] && [ "$stop_rc" != 0 ]; then
       echo "$name -l $size -s $s run $i: exit status $stop_rc after SIGTERM" >&2
       ok=0
     fi
@@ -432,6 +484,26 @@ run_one() {
 }
 
 # ---- the runs ----------------------------------------------------------------------------
+# round_order ROUND SERVER...: the servers in that round's order: in even rounds every base-X
+# trades places with its buzon-X, so neither always runs first (or always after the other).
+round_order() {
+  local i=$1 a b
+  shift
+  local -a l=("$@") o=("$@")
+  if [ $((i % 2)) = 0 ]; then
+    for a in "${!l[@]}"; do
+      [[ ${l[a]} == base-* ]] || continue
+      for b in "${!l[@]}"; do
+        if [ "${l[b]}" = "buzon-${l[a]#base-}" ]; then
+          o[a]=${l[b]} o[b]=${l[a]}
+          break
+        fi
+      done
+    done
+  fi
+  echo "${o[*]}"
+}
+
 has postfix && pf_setup
 others="" late=""
 for srv in $servers; do
@@ -444,7 +516,8 @@ for phase in "$others" "$late"; do
   for i in $(seq 1 "$runs"); do
     for size in $sizes; do
       for s in $sessions; do
-        for srv in $phase; do run_one "$srv" "$size" "$s" "$i"; done
+        # shellcheck disable=SC2086 # $phase is a list of names
+        for srv in $(round_order "$i" $phase); do run_one "$srv" "$size" "$s" "$i"; done
       done
     done
   done
@@ -465,11 +538,16 @@ for (srv, size, s), v in lat.items():
     rank = lambda p: v[max(0, math.ceil(p / 100 * len(v)) - 1)]
     print(f"{srv}\t{size}\t{s}\t{rank(50):.1f}\t{rank(99):.1f}\t{len(v)}")
 PY
-  awk -F'\t' -v order="sink postfix twisted buzon-smol buzon-mio buzon-smol-nofsync buzon-mio-nofsync" "$AWK_MEDIAN"'
+  awk -F'\t' -v order="sink postfix twisted mailin base-smol buzon-smol base-mio buzon-mio base-smol-nofsync buzon-smol-nofsync base-mio-nofsync buzon-mio-nofsync" "$AWK_MEDIAN"'
     function label(s) {
       if (s == "sink") return "smtp-sink (stores nothing)"
       if (s == "postfix") return "Postfix, virtual(8) to Maildir (fsync)"
       if (s == "twisted") return "Twisted Maildir (no fsync)"
+      if (s == "mailin") return "mailin-embedded Maildir, 8 threads (fsync)"
+      if (s == "base-smol") return "base buzon, smol (fsync)"
+      if (s == "base-mio") return "base buzon, mio (fsync)"
+      if (s == "base-smol-nofsync") return "base buzon, smol, no fsync"
+      if (s == "base-mio-nofsync") return "base buzon, mio, no fsync"
       if (s == "buzon-smol") return "**buzon, smol** (fsync)"
       if (s == "buzon-mio") return "**buzon, mio** (fsync)"
       if (s == "buzon-smol-nofsync") return "buzon, smol, no fsync"
@@ -503,15 +581,15 @@ PY
         printf "| %s | %s | %s | %.0f | %.0f - %.0f | %s | %.0f µs | %.1f MiB%s | %d/%d |\n", sz(sizes[a]), sess[b], label(srv[c]), med[k], lo, hi, ((k in lat) ? lat[k] : "-"), median(u, n), mrss, (procs[k] > 1 ? " (" procs[k] " procs)" : ""), n, total[k]
       }
       print ""
-      print "| size | sessions | buzon runtime | vs Postfix | vs Twisted | vs smtp-sink |"
-      print "|---|---:|---|---:|---:|---:|"
+      print "| size | sessions | buzon runtime | vs base | vs Postfix | vs Twisted | vs mailin | vs smtp-sink |"
+      print "|---|---:|---|---:|---:|---:|---:|---:|"
       for (a = 1; a <= nsizes; a++) for (b = 1; b <= nsess; b++) for (c = 1; c <= 2; c++) {
         rt = c == 1 ? "smol" : "mio"
         kb = sizes[a] SUBSEP sess[b] SUBSEP "buzon-" rt
         if (!(kb in med)) continue
         line = sprintf("| %s | %s | %s", sz(sizes[a]), sess[b], rt)
-        split("postfix twisted sink", peer, " ")
-        for (p = 1; p <= 3; p++) {
+        split("base-" rt " postfix twisted mailin sink", peer, " ")
+        for (p = 1; p <= 5; p++) {
           kp = sizes[a] SUBSEP sess[b] SUBSEP peer[p]
           line = line ((kp in med) && med[kp] > 0 ? sprintf(" | %.2fx", med[kb] / med[kp]) : " | -")
         }
@@ -523,7 +601,9 @@ PY
 {
   echo
   echo "$(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs ($(lscpu | sed -n 's/^Model name: *//p' | head -n1)), $(uname -r);" \
-    "$(postconf -d mail_version 2>/dev/null | sed 's/ = / /'), Twisted $("$venv/bin/python" -c 'import twisted; print(twisted.__version__)' 2>/dev/null || echo -)"
+    "$(postconf -d mail_version 2>/dev/null | sed 's/ = / /'), Twisted $("$venv/bin/python" -c 'import twisted; print(twisted.__version__)' 2>/dev/null || echo -)," \
+    "mailin-embedded ${mailin_version:--}"
+  echo "buzon: ${buzon:--}$([[ " $servers" != *" base-"* ]] || echo "; base (base-*): $base_buzon, each base-X run next to buzon-X, in turns first")"
   echo "smtp-source -s N -m COUNT -l SIZE$([ ${#keep[@]} -gt 0 ] && echo ' -d') (COUNT $small up to 16 KiB, $big above), $runs runs each;" \
     "msgs/s until all are in new/, median (min - max); CPU = server's utime+stime per message; $([ "$interleave" = 1 ] && echo 'Postfix interleaved' || echo 'Postfix runs after the others')"
   echo
