@@ -92,7 +92,9 @@ pub(crate) struct EventLoop<H: Handler> {
     max_connections: Option<usize>,
     pool: Pool<H>,
     notices: Arc<Notices<H::Notice>>,
-    conns: HashMap<Token, Conn<H>>,
+    /// Boxed, so the map's spare capacity (up to twice the entries) costs a pointer per slot,
+    /// not a whole connection: idle sessions are counted in KiB.
+    conns: HashMap<Token, Box<Conn<H>>>,
     /// One entry per connection given to [`Connections`](crate::Connections), filled in when it
     /// leaves the loop.
     outcomes: Vec<Option<Outcome<H>>>,
@@ -439,7 +441,7 @@ impl<H: Handler> EventLoop<H> {
     /// Starts driving a registered connection: steps it at once, so a greeting goes out
     /// without waiting for input.
     fn insert(&mut self, token: Token, conn: Conn<H>, now: Instant) {
-        self.conns.insert(token, conn);
+        self.conns.insert(token, Box::new(conn));
         self.open_sessions += 1;
         self.drive(token, now);
     }

@@ -280,8 +280,9 @@ pub struct Connection<H: Handler> {
     /// Why the connection ended early, if it did.
     error: Option<io::Error>,
     panicked: Option<Panicked>,
-    /// `Some` while the connection speaks TLS.
-    tls: Option<TlsTransport>,
+    /// `Some` while the connection speaks TLS. Boxed: rustls's connection is over a kilobyte,
+    /// and a plain connection should not carry that room (idle sessions are counted in KiB).
+    tls: Option<Box<TlsTransport>>,
     /// The configuration for a session that asks for TLS (STARTTLS).
     starttls: Option<Arc<rustls::ServerConfig>>,
     /// The session asked for TLS: its reply is flushed, everything the peer sends until then is
@@ -346,7 +347,7 @@ impl<H: Handler> Connection<H> {
         match tls {
             Some(TlsMode::StartTls(config)) => conn.starttls = Some(config),
             Some(TlsMode::Implicit(config)) => match TlsTransport::new(config) {
-                Ok(transport) => conn.tls = Some(transport),
+                Ok(transport) => conn.tls = Some(Box::new(transport)),
                 Err(e) => conn.fail(e),
             },
             None => {}
@@ -821,7 +822,7 @@ impl<H: Handler> Connection<H> {
             return;
         };
         match TlsTransport::new(config) {
-            Ok(transport) => self.tls = Some(transport),
+            Ok(transport) => self.tls = Some(Box::new(transport)),
             Err(e) => self.fail(e),
         }
     }
