@@ -1,297 +1,236 @@
 //! One behaviour suite for buzon's runtime adapters, written once and run under each.
 //!
-//! An adapter's test crate implements [`Runtime`] (start a server for a [`Service`] on a
-//! loopback port, stop it) and expands [`suite!`] once; every test below then runs under that
-//! runtime, so both runtimes are held to the same behaviour by the same code.
+//! An adapter's test crate implements [`Runtime`] (serve a [`Service`] on a loopback port with
+//! the given [`Options`]; drive connected client streams) and expands [`suite!`] once; every
+//! test below then runs under that runtime, so both runtimes are held to the same behaviour by
+//! the same code. An adapter's own tests (what only one runtime has, such as mio's read budget or
+//! smol's executor threads) use the same sessions and may call single tests under a runtime of
+//! their own (one executor thread, a tiny budget).
 //!
-//! The test protocol is [`pubsub`]: lines in, lines out, with `SUB` and `PUB` for server push
-//! between connections.
+//! The test protocols and their peers:
+//!
+//! - [`liner`]: a line session for the server side (`ECHO`, `SLOW`, `RAW`, `BIG`, `PANIC`, ...),
+//!   with [`liner::Client`], a blocking client for it; the tests are in [`inbound`].
+//! - [`client`]: a client session ([`client::Script`]) and a handler that feeds it jobs
+//!   ([`client::Feeder`]), driven by [`Runtime::connections`] against [`peer::Peer`], a
+//!   blocking line server; the tests are in [`outbound`].
+//! - [`pubsub`]: lines with `SUB` and `PUB` for server push between connections, and `STARTTLS`;
+//!   the tests are in [`push`] and [`tls`].
+//!
+//! Waits are bounded (a broken runtime fails a test within seconds instead of hanging it) and
+//! every test asserts exact lines, counts and error kinds.
 
+pub mod client;
+pub mod inbound;
+pub mod liner;
+pub mod outbound;
+pub mod peer;
 pub mod pubsub;
+pub mod push;
+pub mod tls;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io;
 use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use conn_driver::TlsMode;
-use conn_driver::rustls::{self, ClientConfig, ClientConnection, StreamOwned};
-use session_api::Service;
+use conn_driver::{Outcome, TlsMode};
+use session_api::{Handler, Service};
+
+/// How long any wait in the suite may take before the test fails: a read, a server stopping, a
+/// counter reaching its value, a run of client connections.
+pub const LIMIT: Duration = Duration::from_secs(5);
+
+/// What a test asks of the runtime: the tuning both adapters have, mapped by each to its own
+/// options. Start from [`Options::default`].
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// TLS for accepted connections (implicit, or STARTTLS); `None`: plain.
+    pub tls: Option<TlsMode>,
+    /// Most unconsumed input kept per connection. Default 64 KiB.
+    pub read_buffer: usize,
+    /// Unsent output at which a session that keeps answering stops being offered input.
+    /// Default 256 KiB.
+    pub max_output: usize,
+    /// How long a closed session's output may wait for the peer, and the peer's EOF is awaited
+    /// after that. Default 5 s.
+    pub linger: Duration,
+    /// How long sessions have to close after shutdown. Default 3 s (shorter than the adapters'
+    /// default, so a session that ignores shutdown fails a test quickly).
+    pub grace: Duration,
+    /// Most sessions open at once on a server. Default: no limit.
+    pub max_connections: Option<usize>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            tls: None,
+            read_buffer: 64 * 1024,
+            max_output: 256 * 1024,
+            linger: Duration::from_secs(5),
+            grace: Duration::from_secs(3),
+            max_connections: None,
+        }
+    }
+}
 
 /// A runtime under test.
 pub trait Runtime {
-    /// Serves `service` on `127.0.0.1:0` (on threads of its own), with `tls` for its
-    /// connections, until the server is stopped.
-    fn start<S: Service>(service: Arc<S>, tls: Option<TlsMode>) -> Server;
+    /// Serves `service` on `127.0.0.1:0` (on threads of its own) with `opts`, until the server
+    /// is stopped.
+    fn start<S: Service>(service: Arc<S>, opts: Options) -> Server;
+
+    /// Prepares to drive already-connected streams, each with its client session and handler
+    /// (`adapter_smol::run_connections`, `adapter_mio::Connections`). Nothing runs before
+    /// [`Outbound::run`]; the outbound's [`Trigger`] works before and during it. Of the options,
+    /// `tls` and `max_connections` do not apply.
+    fn connections<H: Handler>(
+        conns: Vec<(TcpStream, H::Session, H)>,
+        opts: Options,
+    ) -> Outbound<H>;
 }
 
-/// A self-signed certificate for `localhost`: the server's configuration and a client
-/// configuration that trusts it.
-pub fn test_certificate() -> (Arc<rustls::ServerConfig>, Arc<ClientConfig>) {
-    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()])
-        .expect("generate a test certificate");
-    let server = conn_driver::server_config_from_pem(
-        cert.cert.pem().as_bytes(),
-        cert.signing_key.serialize_pem().as_bytes(),
-    )
-    .expect("the test certificate makes a server configuration");
-    let mut roots = rustls::RootCertStore::empty();
-    roots
-        .add(cert.cert.der().clone())
-        .expect("the test certificate is a root");
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let client = ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .expect("default TLS versions")
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    (server, Arc::new(client))
-}
+/// Asks a runtime to shut down, from any thread: cheap to clone.
+#[derive(Clone)]
+pub struct Trigger(Arc<dyn Fn() + Send + Sync>);
 
-/// A line client over TLS.
-pub struct TlsClient {
-    stream: BufReader<StreamOwned<ClientConnection, TcpStream>>,
-}
-
-impl TlsClient {
-    /// Starts TLS as `localhost` on a connected stream.
-    pub fn over(stream: TcpStream, config: &Arc<ClientConfig>) -> TlsClient {
-        let name = rustls::pki_types::ServerName::try_from("localhost").expect("a server name");
-        let conn = ClientConnection::new(Arc::clone(config), name).expect("a TLS client");
-        TlsClient {
-            stream: BufReader::new(StreamOwned::new(conn, stream)),
-        }
+impl Trigger {
+    /// A trigger that calls `f`, which must return at once.
+    pub fn new(f: impl Fn() + Send + Sync + 'static) -> Self {
+        Trigger(Arc::new(f))
     }
 
-    /// Connects to `addr` and starts TLS at once (implicit TLS).
-    pub fn connect(addr: SocketAddr, config: &Arc<ClientConfig>) -> TlsClient {
-        let stream = TcpStream::connect(addr).expect("connect to the server under test");
-        stream
-            .set_read_timeout(Some(Duration::from_secs(5)))
-            .expect("set a read timeout");
-        TlsClient::over(stream, config)
-    }
-
-    /// Sends `line` with its LF.
-    pub fn send(&mut self, line: &str) {
-        let stream = self.stream.get_mut();
-        stream
-            .write_all(format!("{line}\n").as_bytes())
-            .and_then(|()| stream.flush())
-            .expect("write over TLS");
-    }
-
-    /// The next line, without its LF.
-    pub fn line(&mut self) -> String {
-        let mut line = String::new();
-        let n = self
-            .stream
-            .read_line(&mut line)
-            .expect("read a line over TLS");
-        assert!(n > 0, "EOF where a line was expected");
-        line.trim_end_matches('\n').to_owned()
-    }
-
-    /// Sends `line` and returns the answer.
-    pub fn ask(&mut self, line: &str) -> String {
-        self.send(line);
-        self.line()
+    /// Starts the shutdown.
+    pub fn trigger(&self) {
+        (self.0)()
     }
 }
 
-/// A running server, stopped (and waited for) when dropped.
+impl std::fmt::Debug for Trigger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Trigger")
+    }
+}
+
+/// A running server, stopped (and waited for, at most [`LIMIT`]) when dropped.
 pub struct Server {
     /// Where it listens.
     pub addr: SocketAddr,
-    stop: Option<Box<dyn FnOnce() + Send>>,
+    trigger: Trigger,
+    thread: Option<JoinHandle<io::Result<()>>>,
 }
 
 impl Server {
-    /// A server at `addr` that `stop` shuts down and waits for.
-    pub fn new(addr: SocketAddr, stop: impl FnOnce() + Send + 'static) -> Self {
+    /// A server listening at `addr`, running on `thread` until `trigger` stops it.
+    pub fn new(addr: SocketAddr, trigger: Trigger, thread: JoinHandle<io::Result<()>>) -> Self {
         Server {
             addr,
-            stop: Some(Box::new(stop)),
+            trigger,
+            thread: Some(thread),
         }
+    }
+
+    /// A trigger that starts the shutdown without waiting for it.
+    pub fn trigger(&self) -> Trigger {
+        self.trigger.clone()
+    }
+
+    /// Shuts the server down and waits until it has stopped; returns how long that took.
+    /// Panics if it fails or takes longer than [`LIMIT`].
+    pub fn stop(&mut self) -> Duration {
+        let started = Instant::now();
+        self.trigger.trigger();
+        let thread = self.thread.take().expect("the server is stopped once");
+        wait_until("the server to stop", || thread.is_finished());
+        thread
+            .join()
+            .expect("the server thread panicked")
+            .expect("the server failed");
+        started.elapsed()
     }
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            stop();
+        if self.thread.is_none() {
+            return;
+        }
+        if std::thread::panicking() {
+            // The test failed already: stop the server, but do not wait for a broken one.
+            self.trigger.trigger();
+        } else {
+            self.stop();
         }
     }
 }
 
-/// A line client with a read timeout, so a broken runtime fails a test instead of hanging it.
-pub struct Client {
-    reader: BufReader<TcpStream>,
-    writer: TcpStream,
+/// Client connections prepared by [`Runtime::connections`], not running yet.
+pub struct Outbound<H: Handler> {
+    trigger: Trigger,
+    run: Box<dyn FnOnce() -> io::Result<Vec<Outcome<H>>> + Send>,
 }
 
-impl Client {
-    /// Connects to `addr`.
-    pub fn connect(addr: SocketAddr) -> Client {
-        let stream = TcpStream::connect(addr).expect("connect to the server under test");
-        stream
-            .set_read_timeout(Some(Duration::from_secs(5)))
-            .expect("set a read timeout");
-        Client {
-            writer: stream.try_clone().expect("clone the stream"),
-            reader: BufReader::new(stream),
+impl<H: Handler> Outbound<H> {
+    /// Connections that `run` drives to the end on the calling thread, stopped early by
+    /// `trigger`.
+    pub fn new(
+        trigger: Trigger,
+        run: impl FnOnce() -> io::Result<Vec<Outcome<H>>> + Send + 'static,
+    ) -> Self {
+        Outbound {
+            trigger,
+            run: Box::new(run),
         }
     }
 
-    /// Sends `line` with its LF.
-    pub fn send(&mut self, line: &str) {
-        self.writer
-            .write_all(format!("{line}\n").as_bytes())
-            .expect("write to the server");
+    /// A trigger that shuts these connections down, before or while they run.
+    pub fn trigger(&self) -> Trigger {
+        self.trigger.clone()
     }
 
-    /// The next line, without its LF; panics on EOF or after 5 s.
-    pub fn line(&mut self) -> String {
-        let mut line = String::new();
-        let n = self.reader.read_line(&mut line).expect("read a line");
-        assert!(n > 0, "EOF where a line was expected");
-        line.trim_end_matches('\n').to_owned()
+    /// Drives the connections until every one has ended, within [`LIMIT`]; returns their
+    /// outcomes in input order and how long that took.
+    pub fn run(self) -> (Vec<Outcome<H>>, Duration) {
+        self.run_within(LIMIT)
     }
 
-    /// Sends `line` and returns the answer.
-    pub fn ask(&mut self, line: &str) -> String {
-        self.send(line);
-        self.line()
-    }
-
-    /// The plain stream, to start TLS on (nothing may be buffered unread).
-    pub fn into_stream(self) -> TcpStream {
-        assert!(self.reader.buffer().is_empty(), "bytes after the last line");
-        self.reader.into_inner()
-    }
-
-    /// Sends raw bytes.
-    pub fn send_raw(&mut self, bytes: &[u8]) {
-        self.writer.write_all(bytes).expect("write to the server");
-    }
-
-    /// Waits until the server ends the connection (EOF or reset); panics if it sends a line.
-    pub fn expect_end(&mut self) {
-        let mut rest = Vec::new();
-        match self.reader.read_to_end(&mut rest) {
-            Ok(_) => assert!(rest.is_empty() || !rest.contains(&b'\n'), "got {rest:?}"),
-            Err(e) => assert_ne!(
-                e.kind(),
-                std::io::ErrorKind::WouldBlock,
-                "no end within 5 s"
-            ),
+    /// Like [`run`](Outbound::run) with a limit of its own (for bulk transfers, which a slow
+    /// machine may need longer for). Past `limit` the connections are shut down and the test
+    /// fails.
+    pub fn run_within(self, limit: Duration) -> (Vec<Outcome<H>>, Duration) {
+        let Outbound { trigger, run } = self;
+        let started = Instant::now();
+        let thread = std::thread::spawn(run);
+        while !thread.is_finished() {
+            if started.elapsed() > limit {
+                trigger.trigger();
+                panic!("the connections did not end within {limit:?}");
+            }
+            std::thread::sleep(Duration::from_millis(2));
         }
-    }
-
-    /// Waits for the server's EOF.
-    pub fn expect_eof(&mut self) {
-        let mut rest = String::new();
-        let n = self.reader.read_line(&mut rest).expect("read until EOF");
-        assert_eq!(n, 0, "expected EOF, got {rest:?}");
+        let outcomes = thread
+            .join()
+            .expect("the runtime thread panicked")
+            .expect("driving the connections failed");
+        (outcomes, started.elapsed())
     }
 }
 
-/// A notice from one connection reaches another at once, in order, between its own answers.
-pub fn notices_reach_other_connections<R: Runtime>() {
-    let server = R::start(Arc::new(pubsub::PubSub::default()), None);
-    let mut reader = Client::connect(server.addr);
-    let mut other = Client::connect(server.addr);
-    assert_eq!(reader.ask("SUB news"), "subscribed news");
-    assert_eq!(other.ask("SUB news"), "subscribed news");
-    let mut writer = Client::connect(server.addr);
-    assert_eq!(writer.ask("PUB news first"), "published 2");
-    assert_eq!(writer.ask("PUB news second"), "published 2");
-    assert_eq!(writer.ask("PUB sport nobody"), "published 0");
-    for client in [&mut reader, &mut other] {
-        assert_eq!(client.line(), "notice news first");
-        assert_eq!(client.line(), "notice news second");
-    }
-    // The reader's own requests still get their answers in order.
-    assert_eq!(reader.ask("PING"), "pong");
-}
-
-/// A notifier of a connection that is gone says so, and is forgotten.
-pub fn a_closed_connection_is_reported_gone<R: Runtime>() {
-    let server = R::start(Arc::new(pubsub::PubSub::default()), None);
-    let mut reader = Client::connect(server.addr);
-    assert_eq!(reader.ask("SUB news"), "subscribed news");
-    assert_eq!(reader.ask("QUIT"), "bye");
-    reader.expect_eof();
-    drop(reader);
-    let mut writer = Client::connect(server.addr);
-    // The server notices the closed connection at its own pace.
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let answer = writer.ask("PUB news anyone");
-        if answer == "published 0" {
-            break;
-        }
-        assert_eq!(answer, "published 1");
-        assert!(Instant::now() < deadline, "the closed reader still counts");
-        std::thread::sleep(Duration::from_millis(10));
+/// Waits until `done` is true, checking every few milliseconds; panics with `what` after
+/// [`LIMIT`].
+pub fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let end = Instant::now() + LIMIT;
+    while !done() {
+        assert!(Instant::now() < end, "waited {LIMIT:?} for {what}");
+        std::thread::sleep(Duration::from_millis(2));
     }
 }
 
-/// STARTTLS: the reply goes out in plaintext, the handshake follows, and a line the client
-/// pipelined after STARTTLS in the same write is dropped, never run (RFC 3207 section 4.2,
-/// CVE-2011-0411).
-pub fn starttls_drops_what_was_pipelined_after_it<R: Runtime>() {
-    let (server_tls, client_tls) = test_certificate();
-    let server = R::start(
-        Arc::new(pubsub::PubSub::default()),
-        Some(TlsMode::StartTls(server_tls)),
-    );
-    let mut watcher = Client::connect(server.addr);
-    assert_eq!(watcher.ask("SUB news"), "subscribed news");
-    let mut client = Client::connect(server.addr);
-    assert_eq!(client.ask("TLS?"), "tls none");
-    client.send_raw(b"STARTTLS\nPUB news injected\n");
-    assert_eq!(client.line(), "ready");
-    let mut tls = TlsClient::over(client.into_stream(), &client_tls);
-    assert_eq!(tls.ask("TLS?"), "tls TLSv1.3");
-    assert_eq!(tls.ask("PUB news inside"), "published 1");
-    // The injected line never ran: the first notice is the one sent inside TLS.
-    assert_eq!(watcher.line(), "notice news inside");
-    assert_eq!(tls.ask("QUIT"), "bye");
-}
-
-/// Plaintext sent where the TLS handshake should be ends that connection only.
-pub fn a_failed_handshake_ends_only_its_connection<R: Runtime>() {
-    let (server_tls, _) = test_certificate();
-    let server = R::start(
-        Arc::new(pubsub::PubSub::default()),
-        Some(TlsMode::StartTls(server_tls)),
-    );
-    let mut client = Client::connect(server.addr);
-    assert_eq!(client.ask("STARTTLS"), "ready");
-    client.send_raw(b"PING\nPING\n");
-    client.expect_end();
-    let mut other = Client::connect(server.addr);
-    assert_eq!(other.ask("PING"), "pong");
-}
-
-/// Implicit TLS: the handshake comes first, then the protocol; a plaintext client gets nothing.
-pub fn implicit_tls<R: Runtime>() {
-    let (server_tls, client_tls) = test_certificate();
-    let server = R::start(
-        Arc::new(pubsub::PubSub::default()),
-        Some(TlsMode::Implicit(server_tls)),
-    );
-    let mut tls = TlsClient::connect(server.addr, &client_tls);
-    assert_eq!(tls.ask("TLS?"), "tls TLSv1.3");
-    assert_eq!(tls.ask("PING"), "pong");
-    let mut plain = Client::connect(server.addr);
-    plain.send("PING");
-    plain.expect_end();
-    assert_eq!(tls.ask("PING"), "pong");
-}
-
-/// Expands to one `#[test]` per conformance test, run under the given [`Runtime`].
+/// Expands to one `#[test]` per conformance test, run under the given [`Runtime`], in modules
+/// named after the suite's (`inbound::echo_with_input_split_across_writes`, ...). The runtime
+/// must be nameable from a child module (a type of the calling file, or a path).
 ///
 /// ```ignore
 /// adapter_conformance::suite!(MyRuntime);
@@ -299,29 +238,80 @@ pub fn implicit_tls<R: Runtime>() {
 #[macro_export]
 macro_rules! suite {
     ($runtime:ty) => {
-        #[test]
-        fn notices_reach_other_connections() {
-            $crate::notices_reach_other_connections::<$runtime>();
-        }
+        $crate::__tests!($runtime; push:
+            notices_reach_other_connections,
+            a_closed_connection_is_reported_gone,
+        );
+        $crate::__tests!($runtime; tls:
+            starttls_drops_what_was_pipelined_after_it,
+            a_failed_handshake_ends_only_its_connection,
+            implicit_tls,
+            close_notify_after_pipelined_commands_waits_for_their_answers,
+        );
+        $crate::__tests!($runtime; inbound:
+            echo_with_input_split_across_writes,
+            pipelined_lines_are_answered_in_order_up_to_the_close,
+            input_kept_while_work_runs_is_offered_after_it,
+            work_is_answered_in_the_order_it_was_started,
+            work_does_not_block_other_connections,
+            work_runs_on_several_workers_at_once,
+            work_that_finishes_after_the_session_closed_is_still_answered,
+            idle_timer_fires_and_input_postpones_it,
+            eof_right_after_pipelined_commands_comes_after_their_answers,
+            eof_waits_for_work_in_flight_and_the_input_after_it,
+            eof_waits_for_answers_held_back_by_output_backpressure,
+            eof_after_the_close_is_not_offered,
+            ten_mib_echoed_while_both_sides_write,
+            ten_mib_echoed_with_tiny_buffers,
+            a_peer_that_reads_only_after_writing_everything_does_not_deadlock,
+            a_peer_that_never_reads_is_not_read_without_bound,
+            a_peer_that_never_reads_gets_no_more_answers,
+            a_busy_peer_does_not_starve_the_others,
+            max_connections_holds_new_connections_until_one_closes,
+            a_panicking_session_ends_only_its_connection_without_on_close,
+            a_panicking_handler_ends_only_its_connection_without_on_close,
+            panicking_work_ends_only_its_connection_with_on_close,
+            a_reset_from_the_peer_ends_only_its_connection,
+            the_last_reply_survives_input_sent_after_the_close,
+            a_peer_that_keeps_sending_after_the_close_is_cut_off,
+            a_peer_that_never_reads_the_last_reply_is_dropped_after_linger,
+            shutdown_says_goodbye_after_work_in_flight_and_stops_accepting,
+            shutdown_does_not_wait_for_lingering_peers,
+            shutdown_drops_sessions_that_outlive_the_grace_period,
+        );
+        $crate::__tests!($runtime; outbound:
+            several_connections_at_once_come_back_in_input_order,
+            no_connections_is_no_work,
+            a_server_that_closes_early_is_seen_as_eof,
+            replies_pipelined_before_the_servers_close_are_read_before_eof,
+            a_session_timer_fires_on_a_client_connection,
+            ten_mib_uploads_to_an_echoing_peer_do_not_deadlock,
+            ten_mib_uploads_with_tiny_buffers,
+            panics_end_only_their_own_connection,
+            linger_waits_for_the_peers_eof_at_most_linger,
+            a_peer_that_never_reads_our_last_output_is_dropped_after_linger,
+            a_peer_that_keeps_sending_after_our_close_is_cut_off,
+            shutdown_makes_every_session_say_goodbye,
+            shutdown_drops_sessions_that_outlive_the_grace_period,
+            shutdown_before_the_connections_run,
+        );
+    };
+}
 
-        #[test]
-        fn a_closed_connection_is_reported_gone() {
-            $crate::a_closed_connection_is_reported_gone::<$runtime>();
-        }
-
-        #[test]
-        fn starttls_drops_what_was_pipelined_after_it() {
-            $crate::starttls_drops_what_was_pipelined_after_it::<$runtime>();
-        }
-
-        #[test]
-        fn a_failed_handshake_ends_only_its_connection() {
-            $crate::a_failed_handshake_ends_only_its_connection::<$runtime>();
-        }
-
-        #[test]
-        fn implicit_tls() {
-            $crate::implicit_tls::<$runtime>();
+/// One module of [`suite!`]: a `#[test]` per function of `$crate::$module`.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __tests {
+    ($runtime:ty; $module:ident: $($name:ident),* $(,)?) => {
+        mod $module {
+            #[allow(unused_imports)]
+            use super::*;
+            $(
+                #[test]
+                fn $name() {
+                    $crate::$module::$name::<$runtime>();
+                }
+            )*
         }
     };
 }

@@ -5,6 +5,8 @@
 //! lines answer `?`.
 
 use std::collections::BTreeMap;
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
@@ -174,5 +176,84 @@ impl Handler for PubSubHandler {
     ) -> Option<Work<Self>> {
         session.say(&format!("notice {notice}"));
         None
+    }
+}
+
+/// A line client for [`PubSub`] (lines end in LF), with a read timeout of
+/// [`LIMIT`](crate::LIMIT), so a broken runtime fails a test instead of hanging it.
+pub struct Client {
+    reader: BufReader<TcpStream>,
+    writer: TcpStream,
+}
+
+impl Client {
+    /// Connects to `addr`.
+    pub fn connect(addr: SocketAddr) -> Client {
+        let stream = TcpStream::connect(addr).expect("connect to the server under test");
+        stream
+            .set_read_timeout(Some(crate::LIMIT))
+            .expect("set a read timeout");
+        Client {
+            writer: stream.try_clone().expect("clone the stream"),
+            reader: BufReader::new(stream),
+        }
+    }
+
+    /// Sends `line` with its LF.
+    pub fn send(&mut self, line: &str) {
+        self.writer
+            .write_all(format!("{line}\n").as_bytes())
+            .expect("write to the server");
+    }
+
+    /// The next line, without its LF; panics on EOF or after the read timeout.
+    pub fn line(&mut self) -> String {
+        let mut line = String::new();
+        let n = self.reader.read_line(&mut line).expect("read a line");
+        assert!(n > 0, "EOF where a line was expected");
+        assert!(line.ends_with('\n'), "incomplete line {line:?}");
+        line.truncate(line.len() - 1);
+        line
+    }
+
+    /// Sends `line` and returns the answer.
+    pub fn ask(&mut self, line: &str) -> String {
+        self.send(line);
+        self.line()
+    }
+
+    /// The plain stream, to start TLS on (nothing may be buffered unread).
+    pub fn into_stream(self) -> TcpStream {
+        assert!(self.reader.buffer().is_empty(), "bytes after the last line");
+        self.reader.into_inner()
+    }
+
+    /// Sends raw bytes.
+    pub fn send_raw(&mut self, bytes: &[u8]) {
+        self.writer.write_all(bytes).expect("write to the server");
+    }
+
+    /// Waits until the server ends the connection (EOF or reset); panics if it sends a line.
+    pub fn expect_end(&mut self) {
+        let mut rest = Vec::new();
+        match self.reader.read_to_end(&mut rest) {
+            Ok(_) => assert!(!rest.contains(&b'\n'), "got {rest:?}"),
+            Err(e) => assert!(
+                matches!(
+                    e.kind(),
+                    io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted
+                ),
+                "expected the connection to end, got {e}"
+            ),
+        }
+    }
+
+    /// Waits for the server's EOF; panics if anything else comes.
+    pub fn expect_eof(&mut self) {
+        let mut rest = Vec::new();
+        self.reader
+            .read_to_end(&mut rest)
+            .expect("a clean EOF from the server");
+        assert!(rest.is_empty(), "expected EOF, got {rest:?}");
     }
 }
