@@ -135,10 +135,12 @@ pub trait Session {
     /// What the session asks of its host.
     type Event;
 
-    /// Offers bytes from the peer; returns how many were consumed.
+    /// Offers bytes from the peer; returns how many were consumed (the caller must keep the
+    /// rest).
     ///
     /// The caller keeps the rest and offers it again, with anything newer appended, after the
     /// next event has been answered. A session consumes nothing while it waits for a decision.
+    #[must_use = "the bytes not consumed must be kept and offered again"]
     fn handle_input(&mut self, input: &[u8], now: Instant) -> usize;
 
     /// The peer closed its sending side.
@@ -365,9 +367,11 @@ pub struct ConnInfo {
 /// Blocking work (typically storage I/O) that must not run on an event loop.
 ///
 /// The adapter runs it on a worker thread; the [`Completion`] it returns is applied on the loop.
+#[must_use = "work that is never run leaves its session waiting for an answer"]
 pub struct Work<H: Handler>(Box<dyn FnOnce() -> Completion<H> + Send>);
 
 /// The result of [`Work`], applied to the handler and its session back on the event loop.
+#[must_use = "a completion that is never applied leaves its session waiting for an answer"]
 pub struct Completion<H: Handler>(Box<ApplyFn<H>>);
 
 /// What a [`Completion`] runs on the event loop.
