@@ -3,7 +3,7 @@
 //! - [`dot`]: dot-stuffing, the transparency procedure of SMTP `DATA` (RFC 5321 section 4.5.2)
 //!   and of NNTP articles (RFC 3977 section 3.1.1): a decoder that streams in bounded chunks and
 //!   ends only at `CRLF.CRLF`, and an encoder.
-//! - [`line`]: command lines with a length limit, over-long lines dropped as they arrive and
+//! - [`line`](mod@line): command lines with a length limit, over-long lines dropped as they arrive and
 //!   answered once.
 //! - [`reply`]: numeric replies (`250 2.1.0 Ok`), with RFC 3463 enhanced status codes and the
 //!   SMTP multi-line form. Codes 100 to 599 can be built (NNTP uses 1xx); the multi-line
