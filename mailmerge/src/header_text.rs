@@ -54,16 +54,7 @@ pub(crate) fn phrase(name: &str) -> String {
     // too: never a quoted string, which some decoders (mail-parser) join to
     // a neighbouring encoded word without its space.
     let plain = |w: &str| w.bytes().all(is_atext) && !needs_encoding(w) && !too_long(w);
-    let mut out = Vec::new();
-    for run in runs(&words, |w| !plain(w)) {
-        let text = run.words.join(" ");
-        if run.encode {
-            out.extend(encoded_words(&text));
-        } else {
-            out.push(text);
-        }
-    }
-    out.join(" ")
+    write_runs(&words, |w| !plain(w))
 }
 
 /// Writes unstructured text (RFC 5322 section 3.2.5), encoding only the runs
@@ -72,8 +63,14 @@ pub(crate) fn phrase(name: &str) -> String {
 /// `text` must be one line; runs of whitespace are written as one space.
 pub(crate) fn unstructured(text: &str) -> String {
     let words: Vec<&str> = text.split_whitespace().collect();
+    write_runs(&words, |w| needs_encoding(w) || w.len() > MAX_PLAIN_WORD)
+}
+
+/// Writes `words` with single spaces: each run of words that `encode` picks as encoded words,
+/// the others as they are.
+fn write_runs(words: &[&str], encode: impl Fn(&str) -> bool) -> String {
     let mut out = Vec::new();
-    for run in runs(&words, |w| needs_encoding(w) || w.len() > MAX_PLAIN_WORD) {
+    for run in runs(words, encode) {
         let text = run.words.join(" ");
         if run.encode {
             out.extend(encoded_words(&text));
