@@ -85,7 +85,8 @@ pub(crate) struct EventLoop<H: Handler> {
     /// there are none and no connection is left.
     listeners: Vec<Listener<H>>,
     shared: Arc<Shared>,
-    limits: Limits,
+    /// One copy for every connection of the loop.
+    limits: Arc<Limits>,
     /// Most bytes read from one connection per step.
     budget: usize,
     grace: Duration,
@@ -141,7 +142,7 @@ impl<H: Handler> EventLoop<H> {
             listeners,
             shared,
             scratch: vec![0; READ_CHUNK.min(budget)],
-            limits,
+            limits: Arc::new(limits),
             budget,
             grace: opts.grace,
             max_connections: opts.max_connections.map(|n| n.max(1)),
@@ -390,7 +391,7 @@ impl<H: Handler> EventLoop<H> {
             return;
         };
         tracing::debug!(%peer, %local, ?token, "open");
-        let driver = Connection::with_tls(session, handler, self.limits.clone(), tls, now);
+        let driver = Connection::with_tls(session, handler, Arc::clone(&self.limits), tls, now);
         let mut conn = Conn::new(stream, driver);
         conn.alive = Some(alive);
         self.insert(token, conn, now);
@@ -406,7 +407,7 @@ impl<H: Handler> EventLoop<H> {
             self.register(&mut stream).map(|token| (token, stream))
         });
         let now = Instant::now();
-        let mut driver = Connection::new(session, handler, self.limits.clone(), now);
+        let mut driver = Connection::new(session, handler, Arc::clone(&self.limits), now);
         let (token, stream) = match registered {
             Ok(registered) => registered,
             Err(e) => {

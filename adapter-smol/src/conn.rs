@@ -54,7 +54,7 @@ pub(crate) async fn connection<S: Service>(
     stream: Async<TcpStream>,
     peer: SocketAddr,
     stop: Shutdown,
-    limits: Limits,
+    limits: Arc<Limits>,
     tls: Option<conn_driver::TlsMode>,
     permit: Option<SemaphoreGuardArc>,
 ) {
@@ -108,7 +108,7 @@ pub(crate) async fn outbound<H: Handler>(
     session: H::Session,
     handler: H,
     stop: Shutdown,
-    limits: Limits,
+    limits: Arc<Limits>,
 ) -> Outcome<H> {
     let peer = match &stream {
         Ok(stream) => stream.get_ref().peer_addr().ok(),

@@ -163,13 +163,13 @@ pub struct Options {
 
 impl Options {
     /// What a connection needs.
-    fn limits(&self) -> conn_driver::Limits {
-        conn_driver::Limits {
+    fn limits(&self) -> Arc<conn_driver::Limits> {
+        Arc::new(conn_driver::Limits {
             read_buffer: self.read_buffer,
             max_output: self.max_output,
             linger: self.linger,
             grace: Some(self.grace),
-        }
+        })
     }
 }
 

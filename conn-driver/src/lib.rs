@@ -244,7 +244,8 @@ enum Phase {
 pub struct Connection<H: Handler> {
     /// `None` once a panic poisoned them, or the outcome was taken.
     parts: Option<(H, H::Session)>,
-    limits: Limits,
+    /// Shared by every connection of a listener: one pointer here, not a copy.
+    limits: Arc<Limits>,
     phase: Phase,
     /// Input the session has not consumed yet, oldest first.
     input: Vec<u8>,
@@ -290,14 +291,17 @@ pub struct Connection<H: Handler> {
     upgrading: bool,
     /// The TLS session failed: flush the alert, then end with this error.
     fatal: Option<io::Error>,
-    /// Plaintext from the session on its way into `tls`.
-    plain_out: Vec<u8>,
 }
 
 impl<H: Handler> Connection<H> {
     /// A new plain connection; any output the session queued at creation (a greeting) is ready
     /// in [`pending_output`](Connection::pending_output).
-    pub fn new(session: H::Session, handler: H, limits: Limits, now: Instant) -> Self {
+    pub fn new(
+        session: H::Session,
+        handler: H,
+        limits: impl Into<Arc<Limits>>,
+        now: Instant,
+    ) -> Self {
         Self::with_tls(session, handler, limits, None, now)
     }
 
@@ -307,15 +311,11 @@ impl<H: Handler> Connection<H> {
     pub fn with_tls(
         session: H::Session,
         handler: H,
-        limits: Limits,
+        limits: impl Into<Arc<Limits>>,
         tls: Option<TlsMode>,
         now: Instant,
     ) -> Self {
-        let limits = Limits {
-            read_buffer: limits.read_buffer.max(1),
-            max_output: limits.max_output.max(1),
-            ..limits
-        };
+        let limits = limits.into();
         let mut conn = Connection {
             parts: Some((handler, session)),
             limits,
@@ -342,7 +342,6 @@ impl<H: Handler> Connection<H> {
             starttls: None,
             upgrading: false,
             fatal: None,
-            plain_out: Vec::new(),
         };
         match tls {
             Some(TlsMode::StartTls(config)) => conn.starttls = Some(config),
@@ -581,12 +580,12 @@ impl<H: Handler> Connection<H> {
                 let wants = self.parts.as_ref().is_some_and(|(_, s)| s.wants_input());
                 if self.upgrading {
                     // Read (and drop) what the peer sends before the handshake.
-                    self.limits.read_buffer
+                    self.read_buffer()
                 } else if self.eof || !wants || self.fatal.is_some() || self.is_backed_up() {
                     0
                 } else {
                     // With TLS, one record may carry up to 16 KiB more plaintext than this.
-                    self.limits.read_buffer.saturating_sub(self.input.len())
+                    self.read_buffer().saturating_sub(self.input.len())
                 }
             }
             // Lingering ends once more than the drain limit was read.
@@ -604,7 +603,7 @@ impl<H: Handler> Connection<H> {
     /// or a peer that answers while it reads would block on writing to us, stop reading, and our
     /// output would never drain.
     pub fn is_backed_up(&self) -> bool {
-        self.grew_while_full && self.pending() >= self.limits.max_output
+        self.grew_while_full && self.pending() >= self.max_output()
     }
 
     /// When [`handle_timeout`](Connection::handle_timeout) should next be called: the session's
@@ -678,6 +677,16 @@ impl<H: Handler> Connection<H> {
 
     fn pending(&self) -> usize {
         self.output.len() - self.sent
+    }
+
+    /// [`Limits::read_buffer`], at least 1.
+    fn read_buffer(&self) -> usize {
+        self.limits.read_buffer.max(1)
+    }
+
+    /// [`Limits::max_output`], at least 1.
+    fn max_output(&self) -> usize {
+        self.limits.max_output.max(1)
     }
 
     fn has_work(&self) -> bool {
@@ -831,12 +840,12 @@ impl<H: Handler> Connection<H> {
     /// the session consumes, since an event answered at once can let it consume more.
     fn pump(&mut self, now: Instant) {
         let mut idle_rounds = 0;
-        if self.pending() < self.limits.max_output {
+        if self.pending() < self.max_output() {
             self.grew_while_full = false;
         }
         loop {
             let offer = !self.input.is_empty() && !self.is_backed_up() && !self.upgrading;
-            let full = self.pending() >= self.limits.max_output;
+            let full = self.pending() >= self.max_output();
             let Some(Round {
                 consumed,
                 works,
@@ -892,8 +901,8 @@ impl<H: Handler> Connection<H> {
         // handler and session, and put back after.
         let input = std::mem::take(&mut self.input);
         // With TLS the session's output is plaintext on its way to the transport.
-        let mut output = if self.tls.is_some() {
-            std::mem::take(&mut self.plain_out)
+        let mut output = if let Some(tls) = &mut self.tls {
+            std::mem::take(&mut tls.plain)
         } else {
             std::mem::take(&mut self.output)
         };
@@ -926,7 +935,7 @@ impl<H: Handler> Connection<H> {
             Some(tls) => {
                 tls.write(&output);
                 output.clear();
-                self.plain_out = output;
+                tls.plain = output;
                 tls.drain(&mut self.output);
             }
             None => self.output = output,

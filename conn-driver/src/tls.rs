@@ -104,6 +104,8 @@ pub(crate) struct TlsTransport {
     told: bool,
     /// `close_notify` has been queued.
     closing: bool,
+    /// Plaintext from the session on its way in, kept for its capacity.
+    pub(crate) plain: Vec<u8>,
 }
 
 impl TlsTransport {
@@ -117,6 +119,7 @@ impl TlsTransport {
             conn,
             told: false,
             closing: false,
+            plain: Vec::new(),
         })
     }
 
