@@ -5,10 +5,10 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{Server, read_new};
+use common::{Server, read_new, send};
 
 const TEMPLATE: &str = "From: Sender <sender@example.org>\nSubject: Hi {{ name }}\n\nHello {{ name }}, your code is {{ code }}.\n";
 
@@ -22,24 +22,6 @@ fn write_inputs(dir: &Path, rows: usize) -> (std::path::PathBuf, std::path::Path
     let tmpl = dir.join("msg.tmpl");
     std::fs::write(&tmpl, TEMPLATE).unwrap();
     (csv, tmpl)
-}
-
-fn send(csv: &Path, tmpl: &Path, port: u16, extra: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_buzon"))
-        .arg("send")
-        .arg("--csv")
-        .arg(csv)
-        .arg("--template")
-        .arg(tmpl)
-        .args([
-            "--server",
-            &format!("127.0.0.1:{port}"),
-            "--helo",
-            "sender.test",
-        ])
-        .args(extra)
-        .output()
-        .unwrap()
 }
 
 fn assert_each_once(storage: &Path, rows: usize) {

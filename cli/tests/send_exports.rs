@@ -24,23 +24,11 @@ fn long_accented_name() -> String {
     name.to_owned()
 }
 
+/// `buzon send --no-dry-run` with `extra` flags.
 fn send(csv: &Path, tmpl: &Path, port: u16, extra: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_buzon"))
-        .arg("send")
-        .arg("--csv")
-        .arg(csv)
-        .arg("--template")
-        .arg(tmpl)
-        .args([
-            "--server",
-            &format!("127.0.0.1:{port}"),
-            "--helo",
-            "sender.test",
-            "--no-dry-run",
-        ])
-        .args(extra)
-        .output()
-        .unwrap()
+    let mut args = vec!["--no-dry-run"];
+    args.extend_from_slice(extra);
+    common::send(csv, tmpl, port, &args)
 }
 
 fn assert_success(out: &Output) -> String {

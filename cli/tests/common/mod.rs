@@ -132,3 +132,23 @@ pub fn read_new(storage: &Path, domain: &str, user: &str) -> Vec<(String, Vec<u8
     files.sort();
     files
 }
+
+/// Runs `buzon send` with `csv` and `tmpl` against the server on `port` (EHLO `sender.test`),
+/// plus `extra` flags; dry run unless `extra` says `--no-dry-run`.
+pub fn send(csv: &Path, tmpl: &Path, port: u16, extra: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_buzon"))
+        .arg("send")
+        .arg("--csv")
+        .arg(csv)
+        .arg("--template")
+        .arg(tmpl)
+        .args([
+            "--server",
+            &format!("127.0.0.1:{port}"),
+            "--helo",
+            "sender.test",
+        ])
+        .args(extra)
+        .output()
+        .unwrap()
+}
