@@ -12,7 +12,7 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use session_api::{Completion, Handler, Session, Work};
+use session_api::{Completion, Deadline, Handler, Session, TimerKind, Work};
 
 /// The byte at `i` of an upload.
 pub fn pattern(i: usize) -> u8 {
@@ -236,12 +236,9 @@ impl Session for Script {
         self.events.pop_front()
     }
 
-    fn poll_timeout(&self) -> Option<Instant> {
-        if self.closed {
-            None
-        } else {
-            self.greeting_deadline
-        }
+    fn poll_timeout(&self) -> Option<Deadline> {
+        let at = self.greeting_deadline.filter(|_| !self.closed)?;
+        Some(Deadline::new(at, TimerKind::Greeting))
     }
 
     fn is_closed(&self) -> bool {

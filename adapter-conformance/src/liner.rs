@@ -36,7 +36,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use session_api::{Completion, ConnInfo, Handler, Notifier, Service, Session, Work};
+use session_api::{
+    Completion, ConnInfo, Deadline, Handler, Notifier, Service, Session, TimerKind, Work,
+};
 
 use crate::{LIMIT, wait_until};
 
@@ -279,8 +281,9 @@ impl Session for Liner {
         self.events.pop_front()
     }
 
-    fn poll_timeout(&self) -> Option<Instant> {
-        if self.closed { None } else { self.deadline }
+    fn poll_timeout(&self) -> Option<Deadline> {
+        let at = self.deadline.filter(|_| !self.closed)?;
+        Some(Deadline::new(at, TimerKind::Idle))
     }
 
     fn is_closed(&self) -> bool {

@@ -9,6 +9,7 @@ use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use conn_driver::{Ended, Outcome};
+use session_api::TimerKind;
 
 use crate::client::{Feeder, Job, Script};
 use crate::peer::{Greet, Peer};
@@ -195,7 +196,9 @@ pub fn a_session_timer_fires_on_a_client_connection<R: Runtime>() {
         Feeder::new([]),
     )];
     let (mut outcomes, took) = R::connections(conns, Options::default()).run();
-    assert_eq!(log_of(outcomes.remove(0)), ["timeout"]);
+    let ended = clean(outcomes.remove(0));
+    assert_eq!(ended.handler.log, ["timeout"]);
+    assert_eq!(ended.timed_out, Some(TimerKind::Greeting));
     assert!(
         took >= timeout - Duration::from_millis(20),
         "timed out after {took:?}"

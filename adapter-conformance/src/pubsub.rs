@@ -10,7 +10,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
-use session_api::{ConnInfo, Handler, Notifier, Service, Session, Work};
+use session_api::{ConnInfo, Deadline, Handler, Notifier, Service, Session, Work};
 
 /// Who is subscribed to what.
 type Registry = Arc<Mutex<BTreeMap<String, Vec<Notifier<String>>>>>;
@@ -109,7 +109,7 @@ impl Session for Lines {
         (!self.events.is_empty()).then(|| self.events.remove(0))
     }
 
-    fn poll_timeout(&self) -> Option<Instant> {
+    fn poll_timeout(&self) -> Option<Deadline> {
         None
     }
 

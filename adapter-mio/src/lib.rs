@@ -75,7 +75,8 @@
 //! `on_close`: the handler may be in any state). A panic inside `Work` is caught on the worker
 //! and ends that connection with `on_close` (the session would wait forever for the answer).
 //! [`Connections::run`] reports each of these in the connection's entry: a [`Ended`] with
-//! the error, or [`Panicked`].
+//! the error, or [`Panicked`]. A session closed by one of its own timers is not an error:
+//! [`Ended::timed_out`] names the timer.
 //!
 //! # Shutdown
 //!

@@ -62,7 +62,8 @@
 //!    before the peer reads it.
 //!
 //! The adapter has no timeouts of its own besides [`Options::linger`] and [`Options::grace`]:
-//! idle and command timeouts are the session's business, through `poll_timeout`. Socket errors
+//! idle and command timeouts are the session's business, through `poll_timeout`, and the one
+//! that closed a session is named in [`Ended::timed_out`]. Socket errors
 //! are logged at `debug` and end the connection; `on_close` is still called. A panic inside a
 //! session or handler is caught, logged at `error` and ends only that connection (without
 //! `on_close`: the handler may be in any state; [`run_connections`] reports it as [`Panicked`]

@@ -107,8 +107,8 @@ impl Session for Recorded {
         ev
     }
 
-    fn poll_timeout(&self) -> Option<Instant> {
-        self.inner.poll_timeout().map(|(t, _)| t)
+    fn poll_timeout(&self) -> Option<session_api::Deadline> {
+        Session::poll_timeout(&self.inner)
     }
 
     fn is_closed(&self) -> bool {

@@ -34,7 +34,7 @@
 //! ```
 //! use std::time::Instant;
 //! use conn_driver::{Connection, Limits};
-//! use session_api::{Handler, Session, Work};
+//! use session_api::{Deadline, Handler, Session, Work};
 //!
 //! /// Answers each line with `ok` and closes on `quit`.
 //! #[derive(Default)]
@@ -60,7 +60,7 @@
 //!         n
 //!     }
 //!     fn poll_event(&mut self) -> Option<()> { None }
-//!     fn poll_timeout(&self) -> Option<Instant> { None }
+//!     fn poll_timeout(&self) -> Option<Deadline> { None }
 //!     fn is_closed(&self) -> bool { self.closed }
 //! }
 //! struct Quiet;
@@ -95,7 +95,7 @@ use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use session_api::{Completion, Handler, Session, Upgrade, Work};
+use session_api::{Completion, Handler, Session, TimerKind, Upgrade, Work};
 use tls::TlsTransport;
 
 /// Rounds in a row in which a session answers events but consumes no input before the driver
@@ -154,12 +154,20 @@ pub struct Ended<H: Handler> {
     /// [`Work`] that panicked ([`Other`](io::ErrorKind::Other)); any work still running was
     /// abandoned.
     pub error: Option<io::Error>,
+    /// Which of the session's own timers closed it, if one did: the driver called
+    /// [`handle_timeout`](Session::handle_timeout) once that [`Deadline`](session_api::Deadline)
+    /// had passed and the session closed in that call (saying why in its protocol's words, such
+    /// as SMTP's `421 4.4.2`). It does not depend on `error`: a session closed by its timer
+    /// whose last reply the peer never read has both. The driver's own limits (linger, grace)
+    /// are not session timers and appear only in `error`.
+    pub timed_out: Option<TimerKind>,
 }
 
 impl<H: Handler> fmt::Debug for Ended<H> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Ended")
             .field("error", &self.error)
+            .field("timed_out", &self.timed_out)
             .finish_non_exhaustive()
     }
 }
@@ -280,6 +288,8 @@ pub struct Connection<H: Handler> {
     closed_handler: bool,
     /// Why the connection ended early, if it did.
     error: Option<io::Error>,
+    /// The session timer that closed the session, if one did.
+    timed_out: Option<TimerKind>,
     panicked: Option<Panicked>,
     /// `Some` while the connection speaks TLS. Boxed: rustls's connection is over a kilobyte,
     /// and a plain connection should not carry that room (idle sessions are counted in KiB).
@@ -337,6 +347,7 @@ impl<H: Handler> Connection<H> {
             drained: 0,
             closed_handler: false,
             error: None,
+            timed_out: None,
             panicked: None,
             tls: None,
             starttls: None,
@@ -484,7 +495,17 @@ impl<H: Handler> Connection<H> {
             ));
             return;
         }
-        self.with_parts(|_, session| session.handle_timeout(now));
+        let fired = self.with_parts(|_, session| {
+            let due = session
+                .poll_timeout()
+                .filter(|d| now >= d.at && !session.is_closed());
+            session.handle_timeout(now);
+            due.filter(|_| session.is_closed()).map(|d| d.kind)
+        });
+        if let Some(kind) = fired.flatten() {
+            tracing::debug!(timer = %kind, "session closed by its timer");
+            self.timed_out = Some(kind);
+        }
         self.settle(now);
     }
 
@@ -607,11 +628,15 @@ impl<H: Handler> Connection<H> {
     }
 
     /// When [`handle_timeout`](Connection::handle_timeout) should next be called: the session's
-    /// deadline, the linger, or the grace period after shutdown.
+    /// deadline, the linger, or the grace period after shutdown. Only the instant: which timer
+    /// it was matters once it closes the session, and then [`Ended::timed_out`] says.
     pub fn poll_timeout(&self) -> Option<Instant> {
         match self.phase {
             Phase::Open => [
-                self.parts.as_ref().and_then(|(_, s)| s.poll_timeout()),
+                self.parts
+                    .as_ref()
+                    .and_then(|(_, s)| s.poll_timeout())
+                    .map(|d| d.at),
                 self.flush_by,
                 self.give_up_at,
             ]
@@ -666,6 +691,7 @@ impl<H: Handler> Connection<H> {
                 handler,
                 session,
                 error: self.error.take(),
+                timed_out: self.timed_out,
             }),
             None => Err(self.panicked.take().unwrap_or_else(|| Panicked {
                 message: "on_close panicked".to_owned(),

@@ -6,12 +6,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use conn_driver::{Connection, Limits, Panicked, WorkId};
-use session_api::{Completion, Handler, Session, Work};
+use session_api::{Completion, Deadline, Handler, Session, TimerKind, Work};
 
 /// A line protocol: `wait X` asks the host and consumes nothing more until answered
 /// (`done X`); `pair` asks two questions at once; `quit` says `bye` and closes; `boom` panics;
 /// `big N` answers with N bytes; anything else is echoed as `ok LINE`. EOF answers `eof` and
-/// closes; shutdown answers `shutdown` and closes once no question is open.
+/// closes; shutdown answers `shutdown` and closes once no question is open. With `idle` set, a
+/// peer silent that long after its last line gets `timeout` and the session closes.
 #[derive(Default)]
 struct Lines {
     out: Vec<u8>,
@@ -23,6 +24,10 @@ struct Lines {
     offers: usize,
     /// Answers every offer with an event and consumes nothing (a broken session).
     stubborn: bool,
+    /// How long the peer may stay silent after a line; no timer if `None`.
+    idle: Option<Duration>,
+    /// When the idle timer fires, once a line was consumed.
+    idle_until: Option<Instant>,
 }
 
 impl Lines {
@@ -44,7 +49,7 @@ impl Lines {
 impl Session for Lines {
     type Event = String;
 
-    fn handle_input(&mut self, input: &[u8], _now: Instant) -> usize {
+    fn handle_input(&mut self, input: &[u8], now: Instant) -> usize {
         self.offers += 1;
         if self.stubborn {
             self.events.push("again".into());
@@ -81,6 +86,9 @@ impl Session for Lines {
                     .extend_from_slice(format!("ok {line}\n").as_bytes()),
             }
         }
+        if used > 0 {
+            self.idle_until = self.idle.map(|idle| now + idle);
+        }
         used
     }
 
@@ -89,7 +97,12 @@ impl Session for Lines {
         self.closed = true;
     }
 
-    fn handle_timeout(&mut self, _now: Instant) {}
+    fn handle_timeout(&mut self, now: Instant) {
+        if self.poll_timeout().is_some_and(|d| now >= d.at) {
+            self.out.extend_from_slice(b"timeout\n");
+            self.closed = true;
+        }
+    }
 
     fn handle_shutdown(&mut self, _now: Instant) {
         self.stopping = true;
@@ -108,8 +121,11 @@ impl Session for Lines {
         (!self.events.is_empty()).then(|| self.events.remove(0))
     }
 
-    fn poll_timeout(&self) -> Option<Instant> {
-        None
+    fn poll_timeout(&self) -> Option<Deadline> {
+        let at = self
+            .idle_until
+            .filter(|_| !self.closed && self.open_questions == 0)?;
+        Some(Deadline::new(at, TimerKind::Idle))
     }
 
     fn is_closed(&self) -> bool {
@@ -211,7 +227,47 @@ fn pipelined_lines_before_eof_are_answered_before_it() {
     assert_eq!(f.closes(), 1);
     let ended = f.conn.into_outcome().unwrap();
     assert!(ended.error.is_none());
+    assert_eq!(ended.timed_out, None, "closed by EOF, not by a timer");
     assert_eq!(f.closes.load(Ordering::SeqCst), 1, "on_close once");
+}
+
+#[test]
+fn a_session_closed_by_its_idle_timer_says_so_in_the_outcome() {
+    let idle = Duration::from_secs(30);
+    let session = || Lines {
+        idle: Some(idle),
+        ..Lines::default()
+    };
+    let mut f = Fixture::with(session(), Limits::default());
+    f.conn.handle_read(b"a\n", f.now);
+    assert_eq!(f.written(), "ok a\n");
+    let at = f.conn.poll_timeout().expect("the idle timer runs");
+    assert_eq!(at, f.now + idle);
+    f.conn.handle_timeout(at - Duration::from_millis(1));
+    assert_eq!(f.written(), "", "early calls do nothing");
+    f.conn.handle_timeout(at);
+    assert_eq!(f.written(), "timeout\n");
+    assert!(f.conn.poll_half_close());
+    f.conn.handle_eof(at);
+    assert!(f.conn.is_done());
+    let ended = f.conn.into_outcome().unwrap();
+    assert!(ended.error.is_none(), "{:?}", ended.error);
+    assert_eq!(ended.timed_out, Some(TimerKind::Idle));
+
+    // The timer's goodbye never read: both the session's timer and the driver's linger say
+    // why.
+    let mut f = Fixture::with(session(), Limits::default());
+    f.conn.handle_read(b"a\n", f.now);
+    f.written();
+    let at = f.conn.poll_timeout().unwrap();
+    f.conn.handle_timeout(at);
+    let by = f.conn.poll_timeout().expect("the linger runs");
+    assert_eq!(by, at + Limits::default().linger);
+    f.conn.handle_timeout(by);
+    let ended = f.conn.into_outcome().unwrap();
+    assert_eq!(ended.timed_out, Some(TimerKind::Idle));
+    let error = ended.error.expect("the last output was never read");
+    assert_eq!(error.kind(), std::io::ErrorKind::TimedOut);
 }
 
 #[test]

@@ -28,25 +28,34 @@
 //! A session that answers every line with `ok`, driven by hand the way an adapter would:
 //!
 //! ```
-//! use std::time::Instant;
-//! use session_api::Session;
+//! use std::time::{Duration, Instant};
+//! use session_api::{Deadline, Session, TimerKind};
 //!
 //! #[derive(Default)]
-//! struct Ok { out: Vec<u8>, closed: bool }
+//! struct Ok { out: Vec<u8>, closed: bool, idle_since: Option<Instant> }
 //!
 //! impl Session for Ok {
 //!     type Event = ();
-//!     fn handle_input(&mut self, input: &[u8], _now: Instant) -> usize {
+//!     fn handle_input(&mut self, input: &[u8], now: Instant) -> usize {
 //!         // Consume whole lines only: the caller keeps the incomplete rest.
 //!         let mut used = 0;
 //!         while let Some(end) = input[used..].iter().position(|&b| b == b'\n') {
 //!             used += end + 1;
 //!             self.out.extend_from_slice(b"ok\r\n");
 //!         }
+//!         if used > 0 {
+//!             self.idle_since = Some(now);
+//!         }
 //!         used
 //!     }
 //!     fn handle_eof(&mut self, _now: Instant) { self.closed = true }
-//!     fn handle_timeout(&mut self, _now: Instant) {}
+//!     fn handle_timeout(&mut self, now: Instant) {
+//!         // Early calls do nothing.
+//!         if self.poll_timeout().is_some_and(|d| now >= d.at) {
+//!             self.out.extend_from_slice(b"bye\r\n");
+//!             self.closed = true;
+//!         }
+//!     }
 //!     fn handle_shutdown(&mut self, _now: Instant) { self.closed = true }
 //!     fn poll_transmit(&mut self, out: &mut Vec<u8>) -> usize {
 //!         let n = self.out.len();
@@ -54,7 +63,11 @@
 //!         n
 //!     }
 //!     fn poll_event(&mut self) -> Option<()> { None }
-//!     fn poll_timeout(&self) -> Option<Instant> { None }
+//!     fn poll_timeout(&self) -> Option<Deadline> {
+//!         // Quiet for a minute after a command: the peer is idle.
+//!         let since = self.idle_since.filter(|_| !self.closed)?;
+//!         Some(Deadline::new(since + Duration::from_secs(60), TimerKind::Idle))
+//!     }
 //!     fn is_closed(&self) -> bool { self.closed }
 //! }
 //!
@@ -64,6 +77,10 @@
 //! let mut out = Vec::new();
 //! s.poll_transmit(&mut out);
 //! assert_eq!(out, b"ok\r\n");
+//! let deadline = s.poll_timeout().unwrap();
+//! assert_eq!(deadline.kind, TimerKind::Idle);
+//! s.handle_timeout(deadline.at);
+//! assert!(s.is_closed());
 //! ```
 #![forbid(unsafe_code)]
 
@@ -103,7 +120,7 @@ pub const LINGER_DRAIN_MAX: usize = 256 * 1024;
 ///   takes `now`, which never goes backwards from one call to the next.
 /// - **Outputs** (`poll_*`): [`poll_transmit`](Session::poll_transmit) (bytes for the peer),
 ///   [`poll_event`](Session::poll_event) (questions for the host),
-///   [`poll_timeout`](Session::poll_timeout) (the next deadline),
+///   [`poll_timeout`](Session::poll_timeout) (the next deadline, and which timer it is),
 ///   [`poll_upgrade`](Session::poll_upgrade) (a transport change).
 /// - **Getters**: [`is_closed`](Session::is_closed), [`wants_input`](Session::wants_input).
 ///
@@ -160,8 +177,15 @@ pub trait Session {
     /// The next event for the host, if any.
     fn poll_event(&mut self) -> Option<Self::Event>;
 
-    /// When [`handle_timeout`](Session::handle_timeout) should next be called.
-    fn poll_timeout(&self) -> Option<Instant>;
+    /// When [`handle_timeout`](Session::handle_timeout) should next be called, and which of the
+    /// session's timers that is; `None` while no timer runs (the session is closed, or the peer
+    /// waits for the host's answer and is not to blame for the silence).
+    ///
+    /// The deadline may move after any input, as a session rearms its timers; callers ask
+    /// again after each one. The [`kind`](Deadline::kind) does not change what the caller does
+    /// (call `handle_timeout` at [`at`](Deadline::at), nothing more): it says why, so that a
+    /// connection ended by a timer can be reported as such.
+    fn poll_timeout(&self) -> Option<Deadline>;
 
     /// True once the session will consume no more input: flush the output, then close.
     fn is_closed(&self) -> bool;
@@ -186,6 +210,72 @@ pub trait Session {
     /// The transport is TLS from now on: after an [`Upgrade::Tls`], or at the start of an
     /// implicit-TLS connection (then before any input). The default ignores it.
     fn handle_tls(&mut self, _info: &TlsInfo, _now: Instant) {}
+}
+
+/// When a [`Session`] wants [`handle_timeout`](Session::handle_timeout), and why: what
+/// [`poll_timeout`](Session::poll_timeout) returns.
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// use session_api::{Deadline, TimerKind};
+///
+/// let now = Instant::now();
+/// let d = Deadline::new(now + Duration::from_secs(300), TimerKind::Idle);
+/// assert_eq!((d.at, d.kind), (now + Duration::from_secs(300), TimerKind::Idle));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct Deadline {
+    /// When the timer fires: call `handle_timeout` at or after this instant.
+    pub at: Instant,
+    /// Which timer it is.
+    pub kind: TimerKind,
+}
+
+impl Deadline {
+    /// The timer `kind` firing at `at`.
+    pub fn new(at: Instant, kind: TimerKind) -> Self {
+        Deadline { at, kind }
+    }
+}
+
+/// Which of a session's timers a [`Deadline`] belongs to, in words common to SMTP, IMAP and
+/// NNTP, servers and clients. A core may keep finer timers of its own and map them onto these.
+///
+/// [`Display`](std::fmt::Display) gives a short lower-case phrase for logs: "idle",
+/// "data transfer".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum TimerKind {
+    /// A client waiting for the server's greeting: SMTP's 220 (RFC 5321 section 4.5.3.2.1,
+    /// 5 minutes), IMAP's and NNTP's first response.
+    Greeting,
+    /// A server waiting for the peer's next command: RFC 5321 section 4.5.3.2.7 (at least
+    /// 5 minutes), IMAP's autologout timer (RFC 9051 section 5.4: at least 30 minutes once
+    /// authenticated).
+    Idle,
+    /// In the middle of data the peer is sending, between one block of it and the next: an
+    /// SMTP message after DATA or inside a BDAT chunk (RFC 5321 section 4.5.3.2.5, 3 minutes
+    /// per block, which the server applies to what it receives), an IMAP literal, an NNTP
+    /// article.
+    Transfer,
+    /// A client waiting for the reply to a command it sent: RFC 5321 sections 4.5.3.2.2
+    /// to 4.5.3.2.4 (MAIL, RCPT, DATA) and 4.5.3.2.6 (the reply after the data, 10 minutes).
+    Reply,
+}
+
+impl std::fmt::Display for TimerKind {
+    /// ```
+    /// assert_eq!(session_api::TimerKind::Transfer.to_string(), "data transfer");
+    /// ```
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            TimerKind::Greeting => "greeting",
+            TimerKind::Idle => "idle",
+            TimerKind::Transfer => "data transfer",
+            TimerKind::Reply => "reply",
+        })
+    }
 }
 
 /// A transport change a [`Session`] can ask for.

@@ -157,14 +157,28 @@ pub enum Violation {
     Timeout(TimerKind),
 }
 
-/// Which timer a deadline belongs to.
+/// Which of the server's timers a deadline belongs to (RFC 5321 section 4.5.3.2, set in
+/// [`Timeouts`](crate::Timeouts)).
+///
+/// Through [`Session`](session_api::Session) these are reported as the
+/// [`session_api::TimerKind`] every core shares: `Command` is `Idle`, `DataBlock` is
+/// `Transfer`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum TimerKind {
-    /// Waiting for a command.
+    /// Waiting for a command (section 4.5.3.2.7), including between BDAT chunks.
     Command,
-    /// Waiting for message data.
+    /// Waiting for the next block of message data, after DATA or inside a BDAT chunk.
     DataBlock,
+}
+
+impl From<TimerKind> for session_api::TimerKind {
+    fn from(kind: TimerKind) -> Self {
+        match kind {
+            TimerKind::Command => session_api::TimerKind::Idle,
+            TimerKind::DataBlock => session_api::TimerKind::Transfer,
+        }
+    }
 }
 
 /// Misuse of the session API by the embedding program.

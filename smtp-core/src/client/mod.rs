@@ -5,6 +5,8 @@ mod extensions;
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
+use session_api::{Deadline, TimerKind};
+
 use crate::Reply;
 use crate::address::{ForwardPath, ReversePath};
 use crate::command::{Command, Param};
@@ -265,7 +267,7 @@ pub struct ClientSession {
     next_job: u64,
     quit_requested: bool,
     idle_reported: bool,
-    deadline: Option<Instant>,
+    deadline: Option<Deadline>,
     closed: bool,
 }
 
@@ -361,7 +363,7 @@ impl ClientSession {
 
     /// Gives up if the reply awaited is overdue; early calls do nothing.
     pub fn handle_timeout(&mut self, now: Instant) {
-        if self.deadline.is_some_and(|d| now >= d) && !self.closed {
+        if self.deadline.is_some_and(|d| now >= d.at) && !self.closed {
             self.abort(Failure::Timeout, CloseReason::Timeout);
         }
     }
@@ -390,8 +392,11 @@ impl ClientSession {
         self.events.pop_front()
     }
 
-    /// When to call [`handle_timeout`](Self::handle_timeout).
-    pub fn poll_timeout(&self) -> Option<Instant> {
+    /// When to call [`handle_timeout`](Self::handle_timeout), and which timer that is:
+    /// [`TimerKind::Greeting`] until the server's 220 arrives, then [`TimerKind::Reply`] while a
+    /// reply is awaited (its length from [`ClientTimeouts`]). `None` while nothing is awaited:
+    /// an idle connection is the server's to time out.
+    pub fn poll_timeout(&self) -> Option<Deadline> {
         if self.closed { None } else { self.deadline }
     }
 
@@ -681,12 +686,13 @@ impl ClientSession {
 
     fn arm_timer(&mut self, now: Instant) {
         let t = &self.config.timeouts;
-        self.deadline = self.expect.front().map(|e| {
-            now + match e {
-                Expect::Data => t.data_init,
-                Expect::End => t.data_end,
-                _ => t.command,
-            }
+        self.deadline = self.expect.front().map(|e| match e {
+            // RFC 5321 section 4.5.3.2.1.
+            Expect::Greeting => Deadline::new(now + t.command, TimerKind::Greeting),
+            // Sections 4.5.3.2.4 and 4.5.3.2.6.
+            Expect::Data => Deadline::new(now + t.data_init, TimerKind::Reply),
+            Expect::End => Deadline::new(now + t.data_end, TimerKind::Reply),
+            _ => Deadline::new(now + t.command, TimerKind::Reply),
         });
     }
 }
@@ -725,11 +731,59 @@ impl session_api::Session for ClientSession {
         ClientSession::poll_event(self)
     }
 
-    fn poll_timeout(&self) -> Option<Instant> {
+    fn poll_timeout(&self) -> Option<Deadline> {
         ClientSession::poll_timeout(self)
     }
 
     fn is_closed(&self) -> bool {
         self.closed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::address::{parse_forward_path, parse_reverse_path};
+
+    #[test]
+    fn the_timer_waits_for_the_greeting_then_for_each_reply() {
+        // Any instant will do: the session only adds to it and compares.
+        #[allow(clippy::disallowed_methods)]
+        let start = Instant::now();
+        let at = |secs| start + Duration::from_secs(secs);
+        let config = ClientConfig::new("client.example");
+        let t = config.timeouts;
+        let mut c = ClientSession::new(config, start);
+        let timer = |c: &ClientSession| c.poll_timeout().map(|d| (d.at, d.kind));
+        assert_eq!(timer(&c), Some((start + t.command, TimerKind::Greeting)));
+        c.submit(Message::new(
+            parse_reverse_path("<a@client.example>").unwrap().0,
+            vec![parse_forward_path("<b@mx.example>").unwrap().0],
+            b"Subject: hi\r\n\r\nhello\r\n".to_vec(),
+        ));
+        // Without PIPELINING, one command and one reply at a time.
+        for (reply, now, wait) in [
+            (&b"220 mx.example ESMTP\r\n"[..], at(1), t.command), // EHLO
+            (b"250 mx.example\r\n", at(2), t.command),            // MAIL
+            (b"250 ok\r\n", at(3), t.command),                    // RCPT
+            (b"250 ok\r\n", at(4), t.data_init),                  // DATA
+            (b"354 go\r\n", at(5), t.data_end),                   // the data
+        ] {
+            assert_eq!(c.handle_input(reply, now), reply.len());
+            assert_eq!(timer(&c), Some((now + wait, TimerKind::Reply)));
+        }
+        // The same through the trait.
+        let deadline = session_api::Session::poll_timeout(&c).expect("a reply is awaited");
+        assert_eq!(
+            deadline,
+            Deadline::new(at(5) + t.data_end, TimerKind::Reply)
+        );
+        c.handle_timeout(deadline.at);
+        assert!(c.is_closed());
+        assert_eq!(timer(&c), None);
+        assert!(
+            std::iter::from_fn(|| c.poll_event())
+                .any(|ev| ev == ClientEvent::Closed(CloseReason::Timeout))
+        );
     }
 }

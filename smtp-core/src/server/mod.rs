@@ -341,7 +341,12 @@ impl ServerSession {
         self.events.pop_front()
     }
 
-    /// When to call [`handle_timeout`](Self::handle_timeout), and which timer that is.
+    /// When to call [`handle_timeout`](Self::handle_timeout), and which timer that is, in
+    /// RFC 5321's terms: [`TimerKind::Command`] between commands, [`TimerKind::DataBlock`]
+    /// inside DATA or a BDAT chunk. `None` while the host decides: the peer waits for us then.
+    ///
+    /// [`Session::poll_timeout`](session_api::Session::poll_timeout) gives the same deadline
+    /// with the kind in the words common to every core (`Idle`, `Transfer`).
     pub fn poll_timeout(&self) -> Option<(Instant, TimerKind)> {
         if self.closed || self.pending.is_some() {
             return None;
@@ -429,8 +434,9 @@ impl session_api::Session for ServerSession {
         ServerSession::poll_event(self)
     }
 
-    fn poll_timeout(&self) -> Option<Instant> {
-        ServerSession::poll_timeout(self).map(|(t, _)| t)
+    fn poll_timeout(&self) -> Option<session_api::Deadline> {
+        ServerSession::poll_timeout(self)
+            .map(|(at, kind)| session_api::Deadline::new(at, kind.into()))
     }
 
     fn is_closed(&self) -> bool {
@@ -586,6 +592,76 @@ mod tests {
         let mut out = Vec::new();
         s.poll_transmit(&mut out);
         assert!(out.ends_with(b"354 End data with <CR><LF>.<CR><LF>\r\n250 2.0.0 Ok: queued\r\n"));
+    }
+
+    #[test]
+    fn the_timer_is_idle_between_commands_and_transfer_inside_a_message() {
+        use session_api::{Session, TimerKind as Kind};
+
+        /// The deadline through the trait: what the driver sees.
+        fn timer(s: &ServerSession) -> Option<(Instant, Kind)> {
+            Session::poll_timeout(s).map(|d| (d.at, d.kind))
+        }
+        /// Feeds `input` at `now`, accepting recipients; returns the ticket of a message end.
+        fn feed(s: &mut ServerSession, input: &[u8], now: Instant) -> Option<Ticket> {
+            assert_eq!(s.handle_input(input, now), input.len());
+            let mut end = None;
+            while let Some(ev) = s.poll_event() {
+                match ev {
+                    ServerEvent::Recipient { ticket, .. } => {
+                        s.decide(ticket, Verdict::Accept, now).unwrap()
+                    }
+                    ServerEvent::MessageEnd { ticket, .. } => end = Some(ticket),
+                    _ => {}
+                }
+            }
+            end
+        }
+
+        // Any instant will do: the session only adds to it and compares.
+        #[allow(clippy::disallowed_methods)]
+        let start = Instant::now();
+        let config = ServerConfig::new("mx.example");
+        let (command, block) = (config.timeouts.command, config.timeouts.data_block);
+        let mut s = ServerSession::new(Arc::new(config), start);
+        let at = |secs| start + Duration::from_secs(secs);
+        // After the greeting and between commands, mid-transaction too.
+        assert_eq!(timer(&s), Some((start + command, Kind::Idle)));
+        feed(&mut s, TRANSACTION, at(1));
+        assert_eq!(timer(&s), Some((at(1) + command, Kind::Idle)));
+        // Inside DATA, from the 354 on: the data block timer.
+        feed(&mut s, b"DATA\r\n", at(2));
+        assert_eq!(timer(&s), Some((at(2) + block, Kind::Transfer)));
+        feed(&mut s, b"Subject: hi\r\n\r\nhello\r\n", at(3));
+        assert_eq!(timer(&s), Some((at(3) + block, Kind::Transfer)));
+        // The inherent method says the same in RFC 5321's words.
+        assert_eq!(
+            s.poll_timeout(),
+            Some((at(3) + block, TimerKind::DataBlock))
+        );
+        // While the host stores the message, none; after its verdict, idle again.
+        let ticket = feed(&mut s, b".\r\n", at(4)).expect("the message ended");
+        assert_eq!(timer(&s), None);
+        s.decide(ticket, Verdict::Accept, at(5)).unwrap();
+        assert_eq!(timer(&s), Some((at(5) + command, Kind::Idle)));
+        // BDAT: transfer inside a chunk, idle between chunks (the next BDAT is a command).
+        feed(
+            &mut s,
+            b"MAIL FROM:<a@b.example>\r\nRCPT TO:<u@example.com>\r\n",
+            at(6),
+        );
+        feed(&mut s, b"BDAT 10\r\nhello", at(7));
+        assert_eq!(timer(&s), Some((at(7) + block, Kind::Transfer)));
+        feed(&mut s, b"world", at(8));
+        assert_eq!(timer(&s), Some((at(8) + command, Kind::Idle)));
+        // The idle timer fires: 421, and the violation names the timer.
+        s.handle_timeout(at(8) + command);
+        assert!(s.is_closed());
+        assert_eq!(timer(&s), None);
+        assert!(
+            std::iter::from_fn(|| s.poll_event())
+                .any(|ev| ev == ServerEvent::Violation(Violation::Timeout(TimerKind::Command)))
+        );
     }
 
     #[test]

@@ -1,4 +1,6 @@
-//! Plain-text SMTP transcripts: parse, replay against a [`ServerSession`], and record.
+//! SMTP transcripts: the [`transcript`] format with SMTP's own lines ([`SmtpDirectives`]),
+//! replayed against a [`ServerSession`] or a [`ClientSession`](crate::client::ClientSession),
+//! and recorded from live sessions.
 //!
 //! The format (documented for humans in `docs/transcripts.md`):
 //!
@@ -15,10 +17,9 @@
 //! @ eof
 //! ```
 //!
-//! `C:` and `S:` lines get CRLF appended; `C~` and `S~` lines do not. In all four, `\r`, `\n`,
-//! `\t`, `\\` and `\xHH` stand for the bytes they name (any other backslash is literal).
-//! Consecutive client lines are sent as one write. `@ +Ns` moves the clock and fires due
-//! timers; `@ eof` closes the client's side.
+//! The conversation lines (`C:`, `S:`, `C~`, `S~`, `@`) and `! config` belong to every
+//! protocol and are read by the [`transcript`] crate; `! decide`, `! submit` and `! quit` are
+//! SMTP's.
 //!
 //! ```
 //! use std::time::Instant;
@@ -36,17 +37,21 @@
 //! assert!(outcome.is_match(), "{}", outcome.report());
 //! ```
 
-mod client_run;
-mod format;
+mod client_replay;
+mod directives;
 mod record;
-mod run;
+mod server_replay;
 
-pub use client_run::{describe_client_event, replay_client, replay_client_split};
-pub use format::{Item, Transcript, TranscriptError, escape, unescape};
+pub use client_replay::{describe_client_event, replay_client, replay_client_split};
+pub use directives::SmtpDirectives;
 pub use record::Recorder;
-pub use run::{
-    Mismatch, Outcome, Script, Split, describe_event, replay, replay_split, test_tls_info,
+pub use server_replay::{Script, describe_event, replay, replay_split, server_config};
+pub use transcript::{
+    Item, Mismatch, Outcome, Split, TranscriptError, escape, test_tls_info, unescape,
 };
+
+/// A transcript with SMTP's directives.
+pub type Transcript = transcript::Transcript<SmtpDirectives>;
 
 #[cfg(doc)]
 use crate::ServerSession;

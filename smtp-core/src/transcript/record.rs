@@ -1,13 +1,14 @@
 //! Recording a live session as a transcript, for `buzon serve --record`.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use super::format::{Item, Transcript};
+use super::{SmtpDirectives, Transcript};
 use crate::address::ForwardPath;
 use crate::{Reply, ServerConfig};
 
-/// Builds a [`Transcript`] from what a live session saw: the bytes each side sent, the host's
-/// decisions and the time between events. Pure: the caller writes the result where it likes.
+/// Builds a [`Transcript`] from what a live SMTP session saw: the bytes each side sent, the
+/// host's decisions and the time between events, with credentials left out. Pure: the caller
+/// writes the result where it likes.
 ///
 /// ```
 /// use std::time::Instant;
@@ -21,10 +22,7 @@ use crate::{Reply, ServerConfig};
 /// assert!(text.ends_with("S: 220 mx.example ESMTP buzon\nC: QUIT\n"));
 /// ```
 #[derive(Debug, Clone)]
-pub struct Recorder {
-    t: Transcript,
-    last: Instant,
-}
+pub struct Recorder(transcript::Recorder<SmtpDirectives>);
 
 impl Recorder {
     /// Starts a recording of a session run with `config` for `domains`, opened at `now`.
@@ -50,78 +48,58 @@ impl Recorder {
         ] {
             t.config.push((k.to_owned(), v));
         }
-        Recorder { t, last: now }
-    }
-
-    /// Notes the passage of time. Gaps of a second or more become `@ +Ns` lines, rounded up so
-    /// that a timeout that fired live also fires in replay.
-    fn tick(&mut self, now: Instant) {
-        let gap = now.saturating_duration_since(self.last);
-        if gap >= Duration::from_secs(1) {
-            let secs = gap.as_secs() + u64::from(gap.subsec_nanos() > 0);
-            self.t.items.push(Item::Advance(Duration::from_secs(secs)));
-            self.last = now;
-        }
+        Recorder(transcript::Recorder::new(t, now))
     }
 
     /// Bytes the client sent. Credentials never reach a recording: the arguments of an `AUTH`
     /// line after its mechanism are written as `[redacted]`.
     pub fn client(&mut self, bytes: &[u8], now: Instant) {
-        self.tick(now);
-        let bytes = redact_auth(bytes);
-        match self.t.items.last_mut() {
-            Some(Item::Client(b)) => b.extend_from_slice(&bytes),
-            _ => self.t.items.push(Item::Client(bytes.into_owned())),
-        }
+        self.0.client(&redact_auth(bytes), now);
     }
 
     /// Bytes the server sent.
     pub fn server(&mut self, bytes: &[u8], now: Instant) {
-        self.tick(now);
-        match self.t.items.last_mut() {
-            Some(Item::Server(b)) => b.extend_from_slice(bytes),
-            _ => self.t.items.push(Item::Server(bytes.to_vec())),
-        }
+        self.0.server(bytes, now);
     }
 
     /// A timer fired at `now`.
     pub fn timeout(&mut self, now: Instant) {
-        self.tick(now);
+        self.0.timeout(now);
     }
 
     /// The transport became TLS.
     pub fn tls(&mut self, now: Instant) {
-        self.tick(now);
-        self.t.items.push(Item::Tls);
+        self.0.tls(now);
     }
 
     /// The client closed its side.
     pub fn eof(&mut self, now: Instant) {
-        self.tick(now);
-        self.t.items.push(Item::Eof);
+        self.0.eof(now);
     }
 
     /// The host refused a recipient with `reply`.
     pub fn refused_recipient(&mut self, to: &ForwardPath, reply: &Reply) {
         let path = to.to_string();
-        if !self.t.rcpt_decisions.iter().any(|(p, _)| *p == path) {
-            self.t.rcpt_decisions.push((path, reply.clone()));
+        let decisions = &mut self.0.transcript_mut().directives.rcpt_decisions;
+        if !decisions.iter().any(|(p, _)| *p == path) {
+            decisions.push((path, reply.clone()));
         }
     }
 
     /// The host answered a message end with `reply`.
     pub fn message_decision(&mut self, reply: &Reply) {
-        self.t.data_decisions.push(reply.clone());
+        let decisions = &mut self.0.transcript_mut().directives.data_decisions;
+        decisions.push(reply.clone());
     }
 
     /// True if the client has sent nothing yet (a port probe, a health check).
     pub fn is_silent(&self) -> bool {
-        !self.t.items.iter().any(|i| matches!(i, Item::Client(_)))
+        self.0.is_silent()
     }
 
     /// The transcript so far.
     pub fn finish(self) -> Transcript {
-        self.t
+        self.0.finish()
     }
 }
 

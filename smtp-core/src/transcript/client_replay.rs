@@ -3,8 +3,9 @@
 
 use std::time::Instant;
 
-use super::format::{Item, Transcript, escape};
-use super::run::{Outcome, Side, Split, note_mismatch, take_group};
+use transcript::{EventLog, Host, Outcome, Role, Split, escape};
+
+use super::Transcript;
 use crate::Reply;
 use crate::client::{ClientConfig, ClientEvent, ClientSession, CloseReason, Failure};
 
@@ -32,70 +33,36 @@ pub fn replay_client(t: &Transcript, start: Instant) -> Outcome {
 }
 
 /// Like [`replay_client`], with the server's writes cut as `split` says.
-pub fn replay_client_split(t: &Transcript, start: Instant, mut split: Split<'_>) -> Outcome {
+pub fn replay_client_split(t: &Transcript, start: Instant, split: Split<'_>) -> Outcome {
     let mut config = ClientConfig::new(t.config_value("helo").unwrap_or("client.example"));
     config.pipelining = t.config_value("pipelining") != Some("false");
     config.chunking = t.config_value("chunking") != Some("false");
-    let mut now = start;
-    let mut c = ClientSession::new(config, now);
-    for m in &t.messages {
+    let mut c = ClientSession::new(config, start);
+    for m in &t.directives.messages {
         c.submit(m.clone());
     }
-    if t.quit {
+    if t.directives.quit {
         c.quit();
     }
-    let mut output = Vec::new();
-    let mut expected = Vec::new();
-    let mut log = Vec::new();
-    let mut mismatch = None;
-    let mut kept = Vec::new();
-    let mut i = 0;
-    let drain = |c: &mut ClientSession, output: &mut Vec<u8>, log: &mut Vec<String>| {
-        c.poll_transmit(output);
+    transcript::replay(
+        &t.items,
+        Role::Client,
+        &mut c,
+        &mut EventLogger,
+        start,
+        split,
+    )
+}
+
+/// A client's host in a replay: it decides nothing, and logs what the client reports.
+struct EventLogger;
+
+impl Host<ClientSession> for EventLogger {
+    fn answer(&mut self, c: &mut ClientSession, _now: Instant, log: &mut EventLog) -> bool {
         while let Some(e) = c.poll_event() {
-            log.push(describe_client_event(&e));
+            log.note(describe_client_event(&e));
         }
-    };
-    while i < t.items.len() {
-        match &t.items[i] {
-            Item::Client(b) => {
-                expected.extend_from_slice(b);
-                i += 1;
-            }
-            Item::Server(_) => {
-                drain(&mut c, &mut output, &mut log);
-                note_mismatch(&mut mismatch, i, &expected, &output);
-                let group = take_group(&t.items, &mut i, Side::Server);
-                for piece in split.pieces(&group) {
-                    kept.extend_from_slice(piece);
-                    let used = c.handle_input(&kept, now);
-                    kept.drain(..used);
-                }
-            }
-            Item::Advance(d) => {
-                now += *d;
-                c.handle_timeout(now);
-                i += 1;
-            }
-            Item::Tls => {
-                // The client side of STARTTLS is not part of client transcripts yet.
-                log.push("tls".to_owned());
-                i += 1;
-            }
-            Item::Eof => {
-                c.handle_eof(now);
-                log.push("eof".to_owned());
-                i += 1;
-            }
-        }
-    }
-    drain(&mut c, &mut output, &mut log);
-    note_mismatch(&mut mismatch, t.items.len(), &expected, &output);
-    Outcome {
-        output,
-        expected,
-        events: log,
-        mismatch,
+        false
     }
 }
 
