@@ -26,9 +26,7 @@ pub fn hash_password(password: &[u8]) -> String {
 /// nothing.
 pub fn verify_password(hash: &str, password: &[u8]) -> bool {
     match PasswordHash::new(hash) {
-        Ok(parsed) => Argon2::default()
-            .verify_password(password, &parsed)
-            .is_ok(),
+        Ok(parsed) => Argon2::default().verify_password(password, &parsed).is_ok(),
         Err(e) => {
             tracing::warn!(error = %e, "a password hash in the users file cannot be read");
             false

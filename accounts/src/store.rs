@@ -262,7 +262,11 @@ mod tests {
         fs::remove_file(file.path()).unwrap();
         assert!(live.current().resolve("alice@example.com").is_some());
         let e = LiveUsers::open(UserFile::new(dir.path().join("users"))).unwrap_err();
-        assert!(e.to_string().ends_with("No such file or directory (os error 2)"), "{e}");
+        assert!(
+            e.to_string()
+                .ends_with("No such file or directory (os error 2)"),
+            "{e}"
+        );
         fs::write(file.path(), "garbage\n").unwrap();
         let e = LiveUsers::open(file.clone()).unwrap_err();
         assert_eq!(

@@ -47,7 +47,10 @@ impl Throttle {
         if sources.len() >= Self::MAX_SOURCES && !sources.contains_key(source) {
             sources.retain(|_, f| now.saturating_duration_since(f.last) < Self::FORGET_AFTER);
             if sources.len() >= Self::MAX_SOURCES
-                && let Some(oldest) = sources.iter().min_by_key(|(_, f)| f.last).map(|(k, _)| k.clone())
+                && let Some(oldest) = sources
+                    .iter()
+                    .min_by_key(|(_, f)| f.last)
+                    .map(|(k, _)| k.clone())
             {
                 sources.remove(&oldest);
             }

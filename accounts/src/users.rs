@@ -251,7 +251,8 @@ impl Users {
             }
         }
         for alias in &account.aliases {
-            if *alias == account.address || account.aliases.iter().filter(|a| *a == alias).count() > 1
+            if *alias == account.address
+                || account.aliases.iter().filter(|a| *a == alias).count() > 1
             {
                 return Err(UsersError::Exists(alias.clone()));
             }
@@ -265,10 +266,19 @@ impl Users {
 impl fmt::Display for Users {
     /// The file's text; [`Users::parse`] reads the same accounts back.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "# buzon users (docs/accounts.md): address:password-hash:state:aliases")?;
+        writeln!(
+            f,
+            "# buzon users (docs/accounts.md): address:password-hash:state:aliases"
+        )?;
         for a in self.accounts.values() {
             let state = if a.enabled { "enabled" } else { "disabled" };
-            writeln!(f, "{}:{}:{state}:{}", a.address, a.hash, a.aliases.join(","))?;
+            writeln!(
+                f,
+                "{}:{}:{state}:{}",
+                a.address,
+                a.hash,
+                a.aliases.join(",")
+            )?;
         }
         Ok(())
     }
@@ -317,7 +327,9 @@ mod tests {
         u.add_alias("alice@example.com", "al@example.com").unwrap();
         u.set_enabled("bob@example.com", false).unwrap();
         let text = u.to_string();
-        assert!(text.contains(&format!("alice@example.com:{HASH}:enabled:al@example.com\n")));
+        assert!(text.contains(&format!(
+            "alice@example.com:{HASH}:enabled:al@example.com\n"
+        )));
         assert!(text.contains(&format!("bob@example.com:{HASH}:disabled:\n")));
         assert_eq!(Users::parse(&text).unwrap(), u);
     }
@@ -341,7 +353,8 @@ mod tests {
         );
         let e = Users::parse(&format!("alice:{HASH}:enabled:\n")).unwrap_err();
         assert_eq!(e.to_string(), r#"line 1: "alice" is not an address: no @"#);
-        let two = format!("a@example.com:{HASH}:enabled:b@example.com\nb@example.com:{HASH}:enabled:\n");
+        let two =
+            format!("a@example.com:{HASH}:enabled:b@example.com\nb@example.com:{HASH}:enabled:\n");
         assert_eq!(
             Users::parse(&two).unwrap_err().to_string(),
             "line 2: b@example.com already exists"
@@ -352,12 +365,16 @@ mod tests {
     fn aliases_resolve_and_may_be_sent_as() {
         let mut u = Users::default();
         u.add("alice@example.com", HASH.into()).unwrap();
-        u.add_alias("alice@example.com", "Sales@Example.com").unwrap();
+        u.add_alias("alice@example.com", "Sales@Example.com")
+            .unwrap();
         let a = u.resolve("sales@example.com").unwrap();
         assert_eq!(a.address, "alice@example.com");
         assert!(a.may_send_as("SALES@example.com"));
         assert!(!a.may_send_as("bob@example.com"));
-        assert!(u.account("sales@example.com").is_none(), "an alias is not a login");
+        assert!(
+            u.account("sales@example.com").is_none(),
+            "an alias is not a login"
+        );
         assert_eq!(
             u.add_alias("alice@example.com", "alice@example.com"),
             Err(UsersError::Exists("alice@example.com".into()))

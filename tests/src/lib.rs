@@ -23,7 +23,7 @@ impl ScriptService {
     /// A service acting out `t`.
     pub fn new(t: &Transcript) -> Self {
         ScriptService {
-            config: Arc::new(t.server_config()),
+            config: Arc::new(smtp_core::transcript::server_config(t)),
             script: Script::new(t),
             log: Arc::default(),
         }

@@ -102,9 +102,10 @@ impl<D: Directives> Transcript<D> {
             } else if let Some(rest) = line.strip_prefix("S~") {
                 t.items.push(Item::Server(unescape(strip_one_space(rest))));
             } else if let Some(rest) = line.strip_prefix("@ ") {
-                t.items.push(parse_at(rest.trim()).ok_or_else(|| {
-                    err("expected `@ +Ns`, `@ eof` or `@ tls`".to_owned())
-                })?);
+                t.items.push(
+                    parse_at(rest.trim())
+                        .ok_or_else(|| err("expected `@ +Ns`, `@ eof` or `@ tls`".to_owned()))?,
+                );
             } else if let Some(rest) = line.strip_prefix("! config ") {
                 let (k, v) = rest
                     .split_once('=')
