@@ -5,6 +5,8 @@
 //!   ends only at `CRLF.CRLF`, and an encoder.
 //! - [`line`](mod@line): command lines with a length limit, over-long lines dropped as they arrive and
 //!   answered once.
+//! - [`sasl`]: SASL PLAIN and LOGIN exchanges as SMTP AUTH, IMAP AUTHENTICATE and NNTP
+//!   AUTHINFO SASL carry them, base64 on lines, and [`Secret`](sasl::Secret) for credentials.
 //! - [`reply`]: numeric replies (`250 2.1.0 Ok`), with RFC 3463 enhanced status codes and the
 //!   SMTP multi-line form. Codes 100 to 599 can be built (NNTP uses 1xx); the multi-line
 //!   parser takes SMTP's 2xx to 5xx.
@@ -15,5 +17,6 @@
 pub mod dot;
 pub mod line;
 pub mod reply;
+pub mod sasl;
 
 pub use reply::{EnhancedCode, Reply};
