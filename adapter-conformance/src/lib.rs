@@ -16,6 +16,7 @@
 //!   blocking line server; the tests are in [`outbound`].
 //! - [`pubsub`]: lines with `SUB` and `PUB` for server push between connections, and `STARTTLS`;
 //!   the tests are in [`push`] and [`tls`].
+//! - [`listeners`]: [`liner`] and [`pubsub`] served side by side by one process.
 //!
 //! Waits are bounded (a broken runtime fails a test within seconds instead of hanging it) and
 //! every test asserts exact lines, counts and error kinds.
@@ -23,6 +24,7 @@
 pub mod client;
 pub mod inbound;
 pub mod liner;
+pub mod listeners;
 pub mod outbound;
 pub mod peer;
 pub mod pubsub;
@@ -81,6 +83,16 @@ pub trait Runtime {
     /// Serves `service` on `127.0.0.1:0` (on threads of its own) with `opts`, until the server
     /// is stopped.
     fn start<S: Service>(service: Arc<S>, opts: Options) -> Server;
+
+    /// Serves two services of different protocols (handler types) in one process, each on a
+    /// loopback port of its own, stopped together (`adapter_smol::run_listeners` on one
+    /// executor, `adapter_mio::Servers`). The server's [`addr`](Server::addr) is `a`'s; the
+    /// second address is `b`'s.
+    fn start_two<A: Service, B: Service>(
+        a: Arc<A>,
+        b: Arc<B>,
+        opts: Options,
+    ) -> (Server, SocketAddr);
 
     /// Prepares to drive already-connected streams, each with its client session and handler
     /// (`adapter_smol::run_connections`, `adapter_mio::Connections`). Nothing runs before
@@ -238,6 +250,9 @@ pub fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
 #[macro_export]
 macro_rules! suite {
     ($runtime:ty) => {
+        $crate::__tests!($runtime; listeners:
+            two_protocols_in_one_process_stop_together,
+        );
         $crate::__tests!($runtime; push:
             notices_reach_other_connections,
             a_closed_connection_is_reported_gone,

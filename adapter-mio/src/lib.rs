@@ -210,23 +210,32 @@ impl Shared {
 /// down at once. Dropping every handle does not trigger it.
 #[derive(Clone)]
 pub struct Shutdown {
-    shared: Arc<Shared>,
+    /// The loops it stops: one, or each loop of a [`Servers`].
+    targets: Arc<[Arc<Shared>]>,
 }
 
 impl Shutdown {
     /// Asks the loop to shut down (see the [crate docs](crate#shutdown)) and wakes it. Returns
     /// at once; [`Server::run`] (or [`Connections::run`]) returns when the shutdown is complete.
     pub fn trigger(&self) {
-        self.shared.stop.store(true, Ordering::Release);
-        if let Err(e) = self.shared.waker.wake() {
-            // Only fails once the loop is gone, and then there is nothing left to stop.
-            tracing::debug!(error = %e, "could not wake the event loop");
+        for shared in self.targets.iter() {
+            shared.stop.store(true, Ordering::Release);
+            if let Err(e) = shared.waker.wake() {
+                // Only fails once the loop is gone, and then there is nothing left to stop.
+                tracing::debug!(error = %e, "could not wake the event loop");
+            }
         }
     }
 
     /// True once [`trigger`](Shutdown::trigger) has been called on any clone.
     pub fn is_triggered(&self) -> bool {
-        self.shared.is_triggered()
+        self.targets.iter().all(|s| s.is_triggered())
+    }
+
+    fn of(shared: &Arc<Shared>) -> Shutdown {
+        Shutdown {
+            targets: Arc::new([Arc::clone(shared)]),
+        }
     }
 }
 
@@ -314,9 +323,7 @@ impl<S: Service> Server<S> {
 
     /// A handle that stops this server from any thread.
     pub fn shutdown_handle(&self) -> Shutdown {
-        Shutdown {
-            shared: Arc::clone(&self.shared),
-        }
+        Shutdown::of(&self.shared)
     }
 
     /// The address the first listener is bound to (useful after binding port 0).
@@ -369,6 +376,105 @@ impl<S: Service> fmt::Debug for Server<S> {
         f.debug_struct("Server")
             .field("local", &self.local_addrs())
             .field("opts", &self.opts)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Servers of different protocols in one process: each [`Server`] keeps its own event loop
+/// (connections of one handler type, so the hot path stays monomorphic: see
+/// `docs/architecture.md` for the measurement), on its own thread, all stopped by one
+/// [`Shutdown`].
+///
+/// ```no_run
+/// use std::sync::Arc;
+/// use adapter_mio::{Options, Server, Servers};
+///
+/// fn two_protocols<A, B>(smtp: Arc<A>, imap: Arc<B>) -> std::io::Result<()>
+/// where
+///     A: session_api::Service,
+///     B: session_api::Service,
+/// {
+///     let bind = std::net::TcpListener::bind;
+///     let mut servers = Servers::default();
+///     servers.add(Server::new(bind("127.0.0.1:2525")?, smtp, Options::default())?);
+///     servers.add(Server::new(bind("127.0.0.1:1430")?, imap, Options::default())?);
+///     let stop = servers.shutdown_handle(); // for the signal thread
+///     servers.run()
+/// }
+/// ```
+#[derive(Default)]
+pub struct Servers {
+    loops: Vec<Box<dyn FnOnce() -> io::Result<()> + Send>>,
+    shared: Vec<Arc<Shared>>,
+    addrs: Vec<SocketAddr>,
+}
+
+impl Servers {
+    /// Adds a server; it starts with [`run`](Servers::run).
+    pub fn add<S: Service>(&mut self, server: Server<S>) -> &mut Self {
+        self.shared.push(Arc::clone(&server.shared));
+        self.addrs.extend(server.local_addrs());
+        self.loops.push(Box::new(move || server.run()));
+        self
+    }
+
+    /// A handle that stops every server added so far.
+    pub fn shutdown_handle(&self) -> Shutdown {
+        Shutdown {
+            targets: self.shared.iter().cloned().collect(),
+        }
+    }
+
+    /// The addresses of every listener of every server, in the order added.
+    pub fn local_addrs(&self) -> &[SocketAddr] {
+        &self.addrs
+    }
+
+    /// Runs every server, the first on the calling thread and each other on a thread of its
+    /// own, until all have returned. If one fails, the others are stopped and the first error
+    /// is returned.
+    pub fn run(self) -> io::Result<()> {
+        let stop_all = self.shutdown_handle();
+        let mut loops = self.loops.into_iter();
+        let Some(first) = loops.next() else {
+            return Ok(());
+        };
+        std::thread::scope(|scope| {
+            let others: Vec<_> = loops
+                .enumerate()
+                .map(|(i, run)| {
+                    let stop_all = stop_all.clone();
+                    std::thread::Builder::new()
+                        .name(format!("buzon-loop-{}", i + 1))
+                        .spawn_scoped(scope, move || {
+                            let result = run();
+                            if result.is_err() {
+                                stop_all.trigger();
+                            }
+                            result
+                        })
+                })
+                .collect::<io::Result<_>>()
+                .inspect_err(|_| stop_all.trigger())?;
+            let mut result = first();
+            if result.is_err() {
+                stop_all.trigger();
+            }
+            for t in others {
+                let other = t
+                    .join()
+                    .unwrap_or_else(|_| Err(io::Error::other("an event loop thread panicked")));
+                result = result.and(other);
+            }
+            result
+        })
+    }
+}
+
+impl fmt::Debug for Servers {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Servers")
+            .field("local", &self.addrs)
             .finish_non_exhaustive()
     }
 }
@@ -475,9 +581,7 @@ impl<H: Handler> Connections<H> {
 
     /// A handle that shuts these connections down from any thread.
     pub fn shutdown_handle(&self) -> Shutdown {
-        Shutdown {
-            shared: Arc::clone(&self.shared),
-        }
+        Shutdown::of(&self.shared)
     }
 
     /// Runs the event loop on the calling thread until every connection is gone, then joins the

@@ -388,35 +388,86 @@ pub async fn serve<S: Service>(
 }
 
 /// One listening socket for [`run_listeners`], with the service its connections get and their
-/// TLS.
-pub struct Listener<S: Service> {
-    /// The socket (made non-blocking here).
-    pub socket: TcpListener,
-    /// Opens a session and handler for each connection.
-    pub service: Arc<S>,
-    /// TLS for this listener's connections (implicit, or STARTTLS); `None`: plain.
-    pub tls: Option<conn_driver::TlsMode>,
+/// TLS. The service's type is erased here, so listeners of different protocols (SMTP, IMAP,
+/// NNTP) share one executor; each connection's task is still compiled for its own protocol.
+pub struct Listener {
+    socket: TcpListener,
+    tls: Option<conn_driver::TlsMode>,
+    service: Box<dyn ServeListener>,
+}
+
+impl Listener {
+    /// `socket` (made non-blocking when served), its connections opened by `service`, with
+    /// `tls` (implicit, or STARTTLS; `None`: plain).
+    pub fn new<S: Service>(
+        socket: TcpListener,
+        service: Arc<S>,
+        tls: Option<conn_driver::TlsMode>,
+    ) -> Self {
+        Listener {
+            socket,
+            tls,
+            service: Box::new(service),
+        }
+    }
+}
+
+impl std::fmt::Debug for Listener {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Listener")
+            .field("local", &self.socket.local_addr().ok())
+            .field("tls", &self.tls.as_ref().map(|_| ".."))
+            .finish_non_exhaustive()
+    }
+}
+
+/// [`serve`] for a service whose type the caller no longer knows.
+trait ServeListener: Send {
+    fn serve<'a>(
+        self: Box<Self>,
+        executor: &'a Executor<'_>,
+        socket: Async<TcpListener>,
+        shutdown: Shutdown,
+        opts: Options,
+    ) -> std::pin::Pin<Box<dyn Future<Output = io::Result<()>> + 'a>>;
+}
+
+impl<S: Service> ServeListener for Arc<S> {
+    fn serve<'a>(
+        self: Box<Self>,
+        executor: &'a Executor<'_>,
+        socket: Async<TcpListener>,
+        shutdown: Shutdown,
+        opts: Options,
+    ) -> std::pin::Pin<Box<dyn Future<Output = io::Result<()>> + 'a>> {
+        Box::pin(serve(executor, socket, *self, shutdown.wait(), opts))
+    }
 }
 
 /// Runs [`serve`] for every listener on one new executor with [`Options::threads`] threads
 /// (this one included), and blocks until all of them return, i.e. until `shutdown` is
-/// triggered and their sessions are closed. Each listener has its own TLS mode (replacing
-/// [`Options::tls`]) and its own [`Options::max_connections`].
+/// triggered and their sessions are closed. Each listener has its own service (of any
+/// protocol), its own TLS mode (replacing [`Options::tls`]) and its own
+/// [`Options::max_connections`].
 ///
 /// ```no_run
 /// use std::sync::Arc;
 /// use adapter_smol::{Listener, Options, Shutdown};
 ///
-/// fn two_ports<S: session_api::Service>(service: Arc<S>) -> std::io::Result<()> {
+/// fn two_protocols<A, B>(smtp: Arc<A>, imap: Arc<B>) -> std::io::Result<()>
+/// where
+///     A: session_api::Service,
+///     B: session_api::Service,
+/// {
 ///     let listeners = vec![
-///         Listener { socket: std::net::TcpListener::bind("127.0.0.1:2525")?, service: service.clone(), tls: None },
-///         Listener { socket: std::net::TcpListener::bind("127.0.0.1:5870")?, service, tls: None },
+///         Listener::new(std::net::TcpListener::bind("127.0.0.1:2525")?, smtp, None),
+///         Listener::new(std::net::TcpListener::bind("127.0.0.1:1430")?, imap, None),
 ///     ];
 ///     adapter_smol::run_listeners(listeners, Shutdown::new(), Options::default())
 /// }
 /// ```
-pub fn run_listeners<S: Service>(
-    listeners: Vec<Listener<S>>,
+pub fn run_listeners(
+    listeners: Vec<Listener>,
     shutdown: Shutdown,
     opts: Options,
 ) -> io::Result<()> {
@@ -432,7 +483,7 @@ pub fn run_listeners<S: Service>(
     let mut all: std::pin::Pin<Box<dyn Future<Output = io::Result<()>> + '_>> =
         Box::pin(async { Ok(()) });
     for (socket, service, own) in prepared {
-        let one = serve(&executor, socket, service, shutdown.wait(), own);
+        let one = service.serve(&executor, socket, shutdown.clone(), own);
         all = Box::pin(async move {
             let (a, b) = future::zip(all, one).await;
             a.and(b)

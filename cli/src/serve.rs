@@ -86,11 +86,7 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             };
             let listeners = listeners
                 .into_iter()
-                .map(|(socket, tls)| adapter_smol::Listener {
-                    socket,
-                    service: Arc::clone(&service),
-                    tls,
-                })
+                .map(|(socket, tls)| adapter_smol::Listener::new(socket, Arc::clone(&service), tls))
                 .collect();
             adapter_smol::run_listeners(listeners, shutdown, opts).context("smol runtime")?;
         }

@@ -1,7 +1,7 @@
 //! `adapter-mio` as an [`adapter_conformance::Runtime`], reading at most `BUDGET` bytes per
 //! connection and loop turn.
 
-use std::net::{TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
 
 use adapter_conformance::{Outbound, Runtime, Server, Trigger};
@@ -34,6 +34,24 @@ impl<const BUDGET: usize> Runtime for Mio<BUDGET> {
         let shutdown = server.shutdown_handle();
         let thread = std::thread::spawn(move || server.run());
         Server::new(addr, Trigger::new(move || shutdown.trigger()), thread)
+    }
+
+    fn start_two<A: Service, B: Service>(
+        a: Arc<A>,
+        b: Arc<B>,
+        opts: adapter_conformance::Options,
+    ) -> (Server, SocketAddr) {
+        let bind = || TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
+        let opts = options(BUDGET, opts);
+        let mut servers = adapter_mio::Servers::default();
+        servers
+            .add(adapter_mio::Server::new(bind(), a, opts.clone()).expect("start the first server"))
+            .add(adapter_mio::Server::new(bind(), b, opts).expect("start the second server"));
+        let addrs = servers.local_addrs().to_vec();
+        let shutdown = servers.shutdown_handle();
+        let thread = std::thread::spawn(move || servers.run());
+        let server = Server::new(addrs[0], Trigger::new(move || shutdown.trigger()), thread);
+        (server, addrs[1])
     }
 
     fn connections<H: Handler>(

@@ -1,6 +1,6 @@
 //! `adapter-smol` as an [`adapter_conformance::Runtime`], with `THREADS` executor threads.
 
-use std::net::{TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
 
 use adapter_conformance::{Outbound, Runtime, Server, Trigger};
@@ -33,6 +33,28 @@ impl<const THREADS: usize> Runtime for Smol<THREADS> {
         let thread =
             std::thread::spawn(move || adapter_smol::run(listener, service, shutdown, opts));
         Server::new(addr, Trigger::new(move || trigger.trigger()), thread)
+    }
+
+    fn start_two<A: Service, B: Service>(
+        a: Arc<A>,
+        b: Arc<B>,
+        opts: adapter_conformance::Options,
+    ) -> (Server, SocketAddr) {
+        let bind = || TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
+        let (la, lb) = (bind(), bind());
+        let addrs = [la.local_addr(), lb.local_addr()].map(|a| a.expect("the listener's address"));
+        let tls = opts.tls.clone();
+        let listeners = vec![
+            adapter_smol::Listener::new(la, a, tls.clone()),
+            adapter_smol::Listener::new(lb, b, tls),
+        ];
+        let shutdown = Shutdown::new();
+        let trigger = shutdown.clone();
+        let opts = options(THREADS, opts);
+        let thread =
+            std::thread::spawn(move || adapter_smol::run_listeners(listeners, shutdown, opts));
+        let server = Server::new(addrs[0], Trigger::new(move || trigger.trigger()), thread);
+        (server, addrs[1])
     }
 
     fn connections<H: Handler>(
