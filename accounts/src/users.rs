@@ -40,6 +40,11 @@ impl fmt::Debug for Account {
 }
 
 impl Account {
+    /// The argon2id PHC string of the password, for [`verify_password`](crate::verify_password).
+    pub fn password_hash(&self) -> &str {
+        &self.hash
+    }
+
     /// True if mail from `address` may be sent by this account: its own address or an alias.
     pub fn may_send_as(&self, address: &str) -> bool {
         let address = address.to_ascii_lowercase();

@@ -17,11 +17,18 @@ use smtp_core::policy::LocalDomains;
 use smtp_core::transcript::Recorder;
 use smtp_core::{EnhancedCode, Envelope, Reply, ServerConfig, ServerEvent, ServerSession, Verdict};
 
+use crate::logins::{Checked, Logins};
 use crate::record::Recorded;
 
 /// What every connection shares.
 pub(crate) struct SmtpService {
     pub config: Arc<ServerConfig>,
+    /// The same configuration with AUTH allowed over plaintext, for loopback peers when the
+    /// operator asked for it (`--allow-plaintext-auth-on-loopback`).
+    pub loopback_config: Option<Arc<ServerConfig>>,
+    /// Accounts, when a users file is configured: recipients must be users or aliases, and
+    /// AUTH checks passwords.
+    pub logins: Option<Arc<Logins>>,
     pub policy: LocalDomains,
     pub store: MailStore,
     pub record_dir: Option<std::path::PathBuf>,
@@ -81,9 +88,13 @@ impl Service for SmtpService {
     fn open(
         &self,
         conn: &ConnInfo,
-        _notifier: Notifier<()>,
+        notifier: Notifier<HostNotice>,
         now: Instant,
     ) -> (Recorded, SmtpHandler) {
+        let config = match &self.loopback_config {
+            Some(c) if conn.peer.ip().is_loopback() => c,
+            _ => &self.config,
+        };
         tracing::debug!(peer = %conn.peer, "connection");
         let admitted = self.connections.admit(conn.peer.ip());
         if let Err(why) = admitted {
@@ -94,9 +105,9 @@ impl Service for SmtpService {
             (rec, dir.clone())
         });
         let session = match admitted {
-            Ok(()) => ServerSession::new(self.config.clone(), now),
+            Ok(()) => ServerSession::new(config.clone(), now),
             Err(why) => ServerSession::refuse(
-                self.config.clone(),
+                config.clone(),
                 &Reply::new(
                     421,
                     EnhancedCode(4, 7, 0),
@@ -111,9 +122,11 @@ impl Service for SmtpService {
                 policy: self.policy.clone(),
                 store: self.store.clone(),
                 hostname: self.config.hostname.clone(),
+                logins: self.logins.clone(),
             },
             peer: conn.peer,
             message: None,
+            notifier,
         };
         (session, handler)
     }
@@ -124,6 +137,14 @@ struct SharedRef {
     policy: LocalDomains,
     store: MailStore,
     hostname: String,
+    logins: Option<Arc<Logins>>,
+}
+
+/// What wakes a connection from elsewhere.
+#[derive(Debug)]
+pub(crate) enum HostNotice {
+    /// A failed login's delay is over: refuse it now.
+    AuthRefused(smtp_core::Ticket),
 }
 
 /// One connection's host state.
@@ -133,6 +154,8 @@ pub(crate) struct SmtpHandler {
     message: Option<Message>,
     /// Set when this connection counts towards the limits; released on close.
     counted: Option<Arc<ConnectionLimits>>,
+    /// Wakes this connection (a delayed AUTH refusal).
+    notifier: Notifier<HostNotice>,
 }
 
 /// A message being received.
@@ -145,7 +168,7 @@ struct Message {
 
 impl Handler for SmtpHandler {
     type Session = Recorded;
-    type Notice = ();
+    type Notice = HostNotice;
 
     fn on_event(
         &mut self,
@@ -155,7 +178,7 @@ impl Handler for SmtpHandler {
     ) -> Option<Work<Self>> {
         match event {
             ServerEvent::Recipient { ticket, to } => {
-                let verdict = match self.shared.policy.check(&to) {
+                let verdict = match self.recipient(&to) {
                     Ok(_) => Verdict::Accept,
                     Err(reply) => {
                         tracing::info!(peer = %self.peer, %to, reply = %reply, "recipient refused");
@@ -228,8 +251,54 @@ impl Handler for SmtpHandler {
                 tracing::debug!(peer = %self.peer, violation = ?v, "protocol violation");
                 None
             }
+            ServerEvent::Auth {
+                ticket,
+                credentials,
+            } => {
+                let Some(logins) = self.shared.logins.clone() else {
+                    // AUTH is offered only with accounts; refuse rather than hang.
+                    session.decide(ticket, Verdict::Refuse(auth_refused()), now);
+                    return None;
+                };
+                let peer = self.peer.ip();
+                Some(Work::new(move || {
+                    let checked = logins.check(&credentials, peer);
+                    Completion::new(
+                        move |handler: &mut SmtpHandler, session: &mut Recorded, now| match checked
+                        {
+                            Checked::Ok(login) => {
+                                tracing::info!(peer = %handler.peer, user = %login.user, "logged in");
+                                session.decide(ticket, Verdict::Login(login), now);
+                            }
+                            Checked::Refused { delay } if delay.is_zero() => {
+                                session.decide(ticket, Verdict::Refuse(auth_refused()), now);
+                            }
+                            Checked::Refused { delay } => {
+                                let notifier = handler.notifier.clone();
+                                logins.after(delay, move || {
+                                    notifier.notify(HostNotice::AuthRefused(ticket));
+                                });
+                            }
+                        },
+                    )
+                }))
+            }
             _ => None,
         }
+    }
+
+    fn on_notice(
+        &mut self,
+        session: &mut Recorded,
+        notice: HostNotice,
+        now: Instant,
+    ) -> Option<Work<Self>> {
+        match notice {
+            HostNotice::AuthRefused(ticket) => {
+                session.decide(ticket, Verdict::Refuse(auth_refused()), now);
+            }
+        }
+        None
     }
 
     fn on_close(&mut self) {
@@ -272,15 +341,48 @@ impl SmtpHandler {
         }
     }
 
-    /// The mailboxes of the accepted recipients (already checked by the policy at RCPT).
+    /// Where mail for `to` goes: a local domain's mailbox, and with accounts the mailbox of
+    /// the user or alias it names (`550 5.1.1` for any other address, at RCPT time).
+    fn recipient(&self, to: &smtp_core::address::ForwardPath) -> Result<(String, String), Reply> {
+        let r = self.shared.policy.check(to)?;
+        let Some(logins) = &self.shared.logins else {
+            return Ok((r.domain, r.local));
+        };
+        let address = format!("{}@{}", r.local, r.domain);
+        match logins.users.current().resolve(&address) {
+            Some(account) => {
+                let (local, domain) = account
+                    .address
+                    .rsplit_once('@')
+                    .expect("the users file holds addresses");
+                Ok((domain.to_owned(), local.to_owned()))
+            }
+            None => Err(Reply::new(
+                550,
+                EnhancedCode(5, 1, 1),
+                format!("{to}: no such user here"),
+            )),
+        }
+    }
+
+    /// The mailboxes of the accepted recipients (already checked at RCPT).
     fn mailboxes(&self, envelope: &Envelope) -> Result<Vec<Mailbox>, StoreError> {
         envelope
             .recipients
             .iter()
-            .filter_map(|to| self.shared.policy.check(to).ok())
-            .map(|r| Mailbox::new(&r.domain, &r.local))
+            .filter_map(|to| self.recipient(to).ok())
+            .map(|(domain, local)| Mailbox::new(&domain, &local))
             .collect()
     }
+}
+
+/// RFC 4954 section 6: the same answer for a wrong password and an unknown user.
+fn auth_refused() -> Reply {
+    Reply::new(
+        535,
+        EnhancedCode(5, 7, 8),
+        "Authentication credentials invalid",
+    )
 }
 
 /// 452 4.3.1 when the disk is full, else 451 4.3.0 (RFC 3463 section 3.4).
@@ -389,6 +491,8 @@ mod tests {
             store: store.clone(),
             record_dir: None,
             connections: Arc::new(ConnectionLimits::new(10, 10)),
+            loopback_config: None,
+            logins: None,
         };
         let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
         let log = Arc::clone(&seen);
@@ -426,6 +530,8 @@ mod tests {
             store,
             record_dir: None,
             connections: Arc::new(ConnectionLimits::new(10, 10)),
+            loopback_config: None,
+            logins: None,
         };
         for (fault, user, expected) in [
             (1, "full", "452 4.3.1 "),

@@ -3,13 +3,16 @@
 //! - `buzon serve`: an SMTP server delivering into Maildir, over smol or mio.
 //! - `buzon send`: CSV mail merge through an SMTP server, over smol or mio.
 //! - `buzon replay FILE`: replays a recorded SMTP transcript against the current core.
+//! - `buzon user ...`: accounts (users file, passwords, aliases).
 
 mod host;
+mod logins;
 mod record;
 mod replay;
 mod send;
 mod serve;
 mod settings;
+mod user;
 
 use clap::{Parser, Subcommand};
 
@@ -29,6 +32,8 @@ enum Command {
     Send(send::SendArgs),
     /// Replay recorded SMTP transcripts against the current server core and show differences.
     Replay(replay::ReplayArgs),
+    /// Manage accounts: add, passwd, del, list, alias.
+    User(user::UserArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -49,6 +54,7 @@ fn main() -> std::process::ExitCode {
         Command::Serve(args) => serve::run(args),
         Command::Replay(args) => replay::run(args),
         Command::Send(args) => send::run(args),
+        Command::User(args) => user::run(args),
     };
     match result {
         Ok(code) => code,

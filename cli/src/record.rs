@@ -18,6 +18,8 @@ pub(crate) struct Recorded {
     recorder: Option<(Recorder, PathBuf)>,
     /// Recipient events seen, so that a refusal can name its path.
     last_recipient: Option<(Ticket, smtp_core::address::ForwardPath)>,
+    /// The ticket of the AUTH event seen last.
+    last_auth: Option<Ticket>,
 }
 
 impl Recorded {
@@ -26,6 +28,7 @@ impl Recorded {
             inner,
             recorder,
             last_recipient: None,
+            last_auth: None,
         }
     }
 
@@ -41,6 +44,14 @@ impl Recorded {
                         rec.refused_recipient(to, r);
                     }
                 }
+                _ if self.last_auth == Some(ticket) => rec.auth_decision(&match &verdict {
+                    Verdict::Refuse(r) => r.clone(),
+                    _ => Reply::new(
+                        235,
+                        smtp_core::EnhancedCode(2, 7, 0),
+                        "Authentication successful",
+                    ),
+                }),
                 _ => rec.message_decision(&verdict_reply(&verdict)),
             }
         }
@@ -48,6 +59,10 @@ impl Recorded {
             tracing::debug!(error = %e, "decision for a closed session dropped");
         }
     }
+}
+
+fn memchr_lf(bytes: &[u8]) -> Option<usize> {
+    bytes.iter().position(|&b| b == b'\n')
 }
 
 /// The reply a message verdict produces, as the recording needs it.
@@ -59,13 +74,39 @@ impl Session for Recorded {
     type Event = ServerEvent;
 
     fn handle_input(&mut self, input: &[u8], now: Instant) -> usize {
-        let n = self.inner.handle_input(input, now);
-        if let Some((rec, _)) = &mut self.recorder
-            && n > 0
-        {
-            rec.client(&input[..n], now);
+        let Some((rec, _)) = &mut self.recorder else {
+            return self.inner.handle_input(input, now);
+        };
+        // Around AUTH the input is offered a line at a time, so that the response lines that
+        // carry a password are known and recorded redacted.
+        let mut used = 0;
+        while used < input.len() {
+            let rest = &input[used..];
+            let secret = self.inner.auth_response_is_secret();
+            let line_by_line = secret
+                || self.inner.in_auth_exchange()
+                || rest
+                    .get(..5)
+                    .is_some_and(|w| w.eq_ignore_ascii_case(b"AUTH "));
+            let piece = match memchr_lf(rest) {
+                Some(end) if line_by_line => &rest[..=end],
+                _ => rest,
+            };
+            let n = self.inner.handle_input(piece, now);
+            if n == 0 {
+                break;
+            }
+            if secret {
+                rec.sasl_response(&piece[..n], now);
+            } else {
+                rec.client(&piece[..n], now);
+            }
+            used += n;
+            if n < piece.len() {
+                break;
+            }
         }
-        n
+        used
     }
 
     fn handle_eof(&mut self, now: Instant) {
@@ -101,8 +142,12 @@ impl Session for Recorded {
 
     fn poll_event(&mut self) -> Option<ServerEvent> {
         let ev = self.inner.poll_event();
-        if let Some(ServerEvent::Recipient { ticket, to }) = &ev {
-            self.last_recipient = Some((*ticket, to.clone()));
+        match &ev {
+            Some(ServerEvent::Recipient { ticket, to }) => {
+                self.last_recipient = Some((*ticket, to.clone()));
+            }
+            Some(ServerEvent::Auth { ticket, .. }) => self.last_auth = Some(*ticket),
+            _ => {}
         }
         ev
     }

@@ -9,6 +9,7 @@ use mailstore::{MailStore, StoreOptions};
 use smtp_core::policy::LocalDomains;
 
 use crate::host::{ConnectionLimits, SmtpService};
+use crate::logins::Logins;
 use crate::settings::{Runtime, ServeArgs, Settings};
 
 pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
@@ -52,8 +53,18 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     if let Some(port) = settings.tls_port {
         tracing::info!(addr = %SocketAddr::new(settings.bind, port), "SMTP over implicit TLS ready");
     }
+    let logins = open_users(&settings)?.map(|users| Arc::new(Logins::new(users)));
+    let mut smtp = settings.smtp.clone();
+    smtp.auth.offered = logins.is_some();
+    let loopback_config = (logins.is_some() && settings.plaintext_auth_on_loopback).then(|| {
+        let mut c = smtp.clone();
+        c.auth.plaintext = true;
+        Arc::new(c)
+    });
     let service = Arc::new(SmtpService {
-        config: Arc::new(settings.smtp.clone()),
+        config: Arc::new(smtp),
+        loopback_config,
+        logins,
         policy: LocalDomains::new(&settings.domains),
         store,
         record_dir: settings.record.clone(),
@@ -170,4 +181,18 @@ pub(crate) fn init_logging(default_level: &str) {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
+}
+
+/// The accounts, if there is a users file: one named with `--users` must exist and be valid;
+/// the default one under the storage root is used if it exists.
+fn open_users(settings: &Settings) -> anyhow::Result<Option<accounts::LiveUsers>> {
+    let (path, required) = &settings.users;
+    let file = accounts::UserFile::new(path);
+    if !required && !file.exists() {
+        tracing::info!(file = %path.display(), "no users file: any local part of a local domain receives mail, AUTH is off");
+        return Ok(None);
+    }
+    let users = accounts::LiveUsers::open(file).context("users file")?;
+    tracing::info!(file = %path.display(), accounts = users.current().len(), "accounts loaded");
+    Ok(Some(users))
 }

@@ -85,6 +85,13 @@ pub(crate) struct ServeArgs {
     /// Also listen on this port for SMTP over implicit TLS (as port 465 does); needs --tls-cert.
     #[arg(long, value_name = "PORT")]
     pub tls_port: Option<u16>,
+    /// Users file (`buzon user add` writes it): recipients must be users or aliases, and SMTP
+    /// AUTH checks their passwords [default: STORAGE/users, if it exists].
+    #[arg(long, value_name = "FILE")]
+    pub users: Option<PathBuf>,
+    /// Offer and accept AUTH without TLS, for clients on the loopback address only.
+    #[arg(long)]
+    pub allow_plaintext_auth_on_loopback: bool,
 }
 
 /// The same settings as read from the TOML file.
@@ -111,6 +118,8 @@ struct FileSettings {
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
     tls_port: Option<u16>,
+    users: Option<PathBuf>,
+    allow_plaintext_auth_on_loopback: Option<bool>,
 }
 
 /// Resolved settings for one server run.
@@ -131,6 +140,11 @@ pub(crate) struct Settings {
     pub tls: Option<(PathBuf, PathBuf)>,
     /// The implicit-TLS SMTP port, if any.
     pub tls_port: Option<u16>,
+    /// The users file, and whether it must exist (named by the operator) or is only used if
+    /// it does (the default under the storage root).
+    pub users: (PathBuf, bool),
+    /// AUTH over plaintext for loopback peers.
+    pub plaintext_auth_on_loopback: bool,
 }
 
 impl Settings {
@@ -210,12 +224,20 @@ impl Settings {
         if let Some(v) = args.data_timeout.or(file.data_timeout) {
             t.data_block = std::time::Duration::from_secs(v.max(1));
         }
+        let storage = args
+            .storage
+            .or(file.storage)
+            .unwrap_or_else(|| PathBuf::from("mail"));
+        let users = match args.users.or(file.users) {
+            Some(path) => (path, true),
+            None => (storage.join("users"), false),
+        };
         Ok(Settings {
             domains,
-            storage: args
-                .storage
-                .or(file.storage)
-                .unwrap_or_else(|| PathBuf::from("mail")),
+            storage,
+            users,
+            plaintext_auth_on_loopback: args.allow_plaintext_auth_on_loopback
+                || file.allow_plaintext_auth_on_loopback.unwrap_or(false),
             port: args.port.or(file.port).unwrap_or(2525),
             bind: args
                 .bind

@@ -180,6 +180,12 @@ impl Exchange {
         (x, step)
     }
 
+    /// True if the client's next response carries a password: PLAIN's response, LOGIN's
+    /// second. A recorder passes such a line through [`redact_response`].
+    pub fn expects_password(&self) -> bool {
+        matches!(self.state, State::Plain | State::LoginPassword { .. })
+    }
+
     /// The client's response line (without its line ending).
     pub fn respond(&mut self, line: &[u8]) -> Step {
         if line == b"*" {
@@ -250,6 +256,37 @@ fn parse_plain(bytes: Vec<u8>) -> Result<Credentials, SaslError> {
         password: Secret::new(password.to_vec()),
         mechanism: Mechanism::Plain,
     })
+}
+
+/// A response that carries a password, with the password replaced by `[redacted]` and
+/// everything else kept, so that a recording shows who logged in and still replays to the same
+/// replies: a PLAIN response keeps its authzid and user, any other decodable response becomes
+/// the base64 of `[redacted]`, text that is not base64 becomes `[redacted]` (not base64
+/// either), and `*` and `=` stay.
+///
+/// ```
+/// use line_protocol::sasl::{decode, redact_response};
+/// let r = redact_response(b"AGFsaWNlAHNlY3JldA==");
+/// assert_eq!(decode(&r).unwrap(), b"\0alice\0[redacted]");
+/// assert_eq!(redact_response(b"c2VjcmV0"), b"W3JlZGFjdGVkXQ==");
+/// assert_eq!(redact_response(b"hunter2 typed by hand"), b"[redacted]");
+/// assert_eq!(redact_response(b"*"), b"*");
+/// ```
+pub fn redact_response(text: &[u8]) -> Vec<u8> {
+    const REDACTED: &[u8] = b"[redacted]";
+    if text == b"*" || text == b"=" {
+        return text.to_vec();
+    }
+    let Some(decoded) = decode(text) else {
+        return REDACTED.to_vec();
+    };
+    let mut parts = decoded.splitn(3, |&b| b == 0);
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some(authzid), Some(user), Some(_)) => {
+            encode(&[authzid, b"\0", user, b"\0", REDACTED].concat()).into_bytes()
+        }
+        _ => encode(REDACTED).into_bytes(),
+    }
 }
 
 const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";

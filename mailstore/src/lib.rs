@@ -236,6 +236,48 @@ impl MailStore {
         mailbox::folder_dir(self.mailbox_dir(mailbox), folder)
     }
 
+    /// Creates `mailbox`'s INBOX and the Maildir++ `folders` (each with
+    /// `cur`, `new` and `tmp`, and a `maildirfolder` marker as Maildir++
+    /// asks), durably; what exists already is kept as it is. For a new
+    /// account: `["Sent", "Drafts", "Trash", "Junk"]`.
+    ///
+    /// ```
+    /// use mailstore::{MailStore, Mailbox};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let store = MailStore::open(dir.path())?;
+    /// let alice = Mailbox::new("example.com", "alice")?;
+    /// store.create_mailbox(&alice, &["Sent", "Trash"])?;
+    /// assert!(dir.path().join("example.com/alice/new").is_dir());
+    /// assert!(dir.path().join("example.com/alice/.Sent/cur").is_dir());
+    /// assert!(dir.path().join("example.com/alice/.Trash/maildirfolder").is_file());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn create_mailbox(&self, mailbox: &Mailbox, folders: &[&str]) -> Result<(), StoreError> {
+        let inbox = self.inner.ensure_mailbox(mailbox)?;
+        for folder in folders {
+            let dir = self.folder_dir(mailbox, folder)?;
+            let mut created = self.inner.mkdir(&dir)?;
+            for sub in ["tmp", "new", "cur"] {
+                created |= self.inner.mkdir(&dir.join(sub))?;
+            }
+            let marker = dir.join("maildirfolder");
+            if !marker.exists() {
+                drop(
+                    self.inner
+                        .create_new_raw(&marker)
+                        .map_err(|e| StoreError::io(FsOp::CreateFile, &marker, e))?,
+                );
+                created = true;
+            }
+            if created {
+                self.inner.sync_dir(&dir)?;
+                self.inner.sync_dir(&inbox)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Starts a delivery of one message to `recipients` (duplicates are
     /// delivered once).
     ///

@@ -22,6 +22,33 @@ pub struct ServerConfig {
     /// Offer STARTTLS (RFC 3207) on connections that are not TLS yet. Only set it where the
     /// driver of the connection has a certificate to start TLS with.
     pub starttls: bool,
+    /// SMTP AUTH (RFC 4954): whether it is offered, where, and whether mail needs it.
+    pub auth: AuthPolicy,
+}
+
+/// Where SMTP AUTH is offered and whether it is required (RFC 4954; submission, RFC 6409).
+///
+/// Passwords never cross a plaintext connection by default: AUTH is advertised and accepted
+/// only once TLS is up, and `538 5.7.11` answers it before.
+///
+/// ```
+/// use smtp_core::ServerConfig;
+/// let mut submission = ServerConfig::new("mx.example");
+/// submission.auth.offered = true;
+/// submission.auth.required = true;
+/// assert!(!submission.auth.plaintext);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct AuthPolicy {
+    /// The host can check passwords: AUTH PLAIN and LOGIN are advertised (over TLS).
+    pub offered: bool,
+    /// Also over a plaintext connection (the host sets this only for loopback peers, and only
+    /// when the operator asked for it).
+    pub plaintext: bool,
+    /// MAIL needs a successful AUTH first (`530 5.7.0`), and an authenticated client may use
+    /// only the sender addresses its login owns (`553 5.7.1`): a submission listener.
+    pub required: bool,
 }
 
 impl ServerConfig {
@@ -32,6 +59,7 @@ impl ServerConfig {
             limits: Limits::default(),
             timeouts: Timeouts::default(),
             starttls: false,
+            auth: AuthPolicy::default(),
         }
     }
 }

@@ -16,12 +16,22 @@
 //!   transparency.
 //! - `STARTTLS` (RFC 3207): `crate::server::starttls`; offered only before TLS, where the
 //!   configuration says a certificate is there.
+//! - `AUTH` (RFC 4954): `crate::server::auth`; PLAIN and LOGIN, offered only over TLS unless
+//!   the host allows plaintext for this connection.
+
+use line_protocol::sasl::Mechanism;
 
 use crate::Reply;
 use crate::config::Limits;
 
 /// The EHLO reply for a server named `host` with these limits.
-pub(crate) fn reply(host: &str, client: &str, limits: &Limits, starttls: bool) -> Reply {
+pub(crate) fn reply(
+    host: &str,
+    client: &str,
+    limits: &Limits,
+    starttls: bool,
+    auth: bool,
+) -> Reply {
     let mut lines = vec![
         format!("{host} greets {client}"),
         "PIPELINING".into(),
@@ -33,6 +43,10 @@ pub(crate) fn reply(host: &str, client: &str, limits: &Limits, starttls: bool) -
     ];
     if starttls {
         lines.push("STARTTLS".into());
+    }
+    if auth {
+        let names: Vec<&str> = Mechanism::ALL.iter().map(|m| m.name()).collect();
+        lines.push(format!("AUTH {}", names.join(" ")));
     }
     lines.push("HELP".into());
     Reply::multiline(250, None, lines)

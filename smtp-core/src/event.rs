@@ -17,6 +17,46 @@ pub enum Verdict {
     AcceptAs(String),
     /// Refused with this 4xx or 5xx reply.
     Refuse(Reply),
+    /// An [`ServerEvent::Auth`] whose credentials are good: the client is logged in as this
+    /// login. ([`Verdict::Accept`] there means a login that may send only as its own
+    /// address.)
+    Login(Login),
+}
+
+/// A successful login: who, and the sender addresses it may use.
+///
+/// ```
+/// use smtp_core::Login;
+/// let l = Login::new("alice@example.com", ["alice@example.com", "sales@example.com"]);
+/// assert!(l.may_send_as("Sales@example.com"));
+/// assert!(!l.may_send_as("bob@example.com"));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Login {
+    /// The login, as the host names it.
+    pub user: String,
+    /// The addresses MAIL FROM may give, compared without regard to case.
+    pub send_as: Vec<String>,
+}
+
+impl Login {
+    /// A login for `user`, which may send as `send_as`.
+    pub fn new<I, S>(user: impl Into<String>, send_as: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        Login {
+            user: user.into(),
+            send_as: send_as.into_iter().map(Into::into).collect(),
+        }
+    }
+
+    /// True if MAIL FROM may give `address`.
+    pub fn may_send_as(&self, address: &str) -> bool {
+        self.send_as.iter().any(|a| a.eq_ignore_ascii_case(address))
+    }
 }
 
 impl Verdict {
@@ -33,6 +73,7 @@ impl Verdict {
             Verdict::Accept => crate::server::message_ok(None),
             Verdict::AcceptAs(id) => crate::server::message_ok(Some(id)),
             Verdict::Refuse(reply) => reply.clone(),
+            Verdict::Login(_) => crate::server::message_ok(None),
         }
     }
 }
@@ -57,6 +98,8 @@ pub struct Envelope {
     pub chunked: bool,
     /// The TLS session the message came over, if any (STARTTLS or implicit TLS).
     pub tls: Option<session_api::TlsInfo>,
+    /// The login the client authenticated as (SMTP AUTH), if any.
+    pub login: Option<String>,
 }
 
 /// `BODY=` of MAIL FROM.
@@ -103,6 +146,16 @@ pub enum ServerEvent {
     },
     /// The message will not be completed: drop what was stored of it.
     MessageAborted(AbortReason),
+    /// Check these credentials (SMTP AUTH, RFC 4954), off the event loop: password hashes are
+    /// slow on purpose. Answer with [`Verdict::Login`] (or `Accept`), or refuse with
+    /// `535 5.7.8`. The password is a [`Secret`](line_protocol::sasl::Secret): it shows in no
+    /// `Debug` output.
+    Auth {
+        /// Pass to `decide`.
+        ticket: Ticket,
+        /// What the client sent.
+        credentials: line_protocol::sasl::Credentials,
+    },
     /// The peer broke a rule; the session has already replied.
     Violation(Violation),
 }
@@ -155,6 +208,14 @@ pub enum Violation {
     TooManyErrors,
     /// 421: the peer stayed silent past a timeout.
     Timeout(TimerKind),
+    /// 535: credentials the host refused.
+    AuthFailed,
+    /// 501: a SASL response that was cancelled or could not be read.
+    AuthAborted,
+    /// 538: AUTH tried before TLS.
+    AuthWithoutTls,
+    /// 530 or 553: mail without the login it needs, or from an address the login does not own.
+    NotAuthorized,
 }
 
 /// Which of the server's timers a deadline belongs to (RFC 5321 section 4.5.3.2, set in
@@ -191,4 +252,7 @@ pub enum UsageError {
     /// A refusal must be a 4xx or 5xx reply.
     #[error("a refusal needs a 4xx or 5xx reply, not {0}")]
     NotARefusal(u16),
+    /// [`Verdict::Login`] answers only [`ServerEvent::Auth`].
+    #[error("a login answers only an AUTH event")]
+    LoginOutsideAuth,
 }

@@ -42,9 +42,10 @@ pub mod size;
 pub mod trace;
 pub mod transcript;
 
-pub use config::{Limits, ServerConfig, Timeouts};
+pub use config::{AuthPolicy, Limits, ServerConfig, Timeouts};
 pub use event::{
-    AbortReason, BodyType, Envelope, ServerEvent, Ticket, TimerKind, UsageError, Verdict, Violation,
+    AbortReason, BodyType, Envelope, Login, ServerEvent, Ticket, TimerKind, UsageError, Verdict,
+    Violation,
 };
 pub use reply::{EnhancedCode, Reply};
 pub use server::ServerSession;

@@ -60,17 +60,19 @@ pub fn return_path(from: &ReversePath) -> String {
 /// A `Received:` header with its CRLF, folded so no line nears the 1000-octet limit.
 ///
 /// The `with` clause names the protocol as RFC 3848 and RFC 6531 register it: SMTP, ESMTP or
-/// UTF8SMTP. A `for` clause names the recipient when there is exactly one; with several it is
+/// UTF8SMTP, with S after TLS and A after AUTH (ESMTPSA). The login itself is not written:
+/// the recipients of a message need not learn the sender's account name. A `for` clause names the recipient when there is exactly one; with several it is
 /// left out so that recipients cannot learn of each other (RFC 5321 section 7.2).
 pub fn received(info: &ReceivedInfo<'_>) -> String {
     let env = info.envelope;
-    // RFC 3848 adds the S for TLS; RFC 6531 section 4.3 the UTF8 prefix.
-    let with = match (env.esmtp, env.smtputf8, env.tls.is_some()) {
-        (false, _, _) => "SMTP",
-        (true, false, false) => "ESMTP",
-        (true, false, true) => "ESMTPS",
-        (true, true, false) => "UTF8SMTP",
-        (true, true, true) => "UTF8SMTPS",
+    // RFC 3848 adds the S for TLS and the A for AUTH; RFC 6531 section 4.3 the UTF8 prefix.
+    let with = if env.esmtp {
+        let base = if env.smtputf8 { "UTF8SMTP" } else { "ESMTP" };
+        let tls = if env.tls.is_some() { "S" } else { "" };
+        let auth = if env.login.is_some() { "A" } else { "" };
+        format!("{base}{tls}{auth}")
+    } else {
+        "SMTP".to_owned()
     };
     let mut h = format!(
         "Received: from {} ([{}])\r\n\tby {} (buzon) with {} id {}",
@@ -111,6 +113,7 @@ mod tests {
             body: BodyType::SevenBit,
             chunked: false,
             tls: None,
+            login: None,
         };
         let h = received(&ReceivedInfo {
             envelope: &envelope,

@@ -75,6 +75,15 @@ impl Handler for ScriptHandler {
                     .expect("ticket of the event just polled");
                 None
             }
+            ServerEvent::Auth { ticket, .. } => {
+                // Off the loop, as a real host checks passwords.
+                let verdict = self.script.login();
+                Some(Work::new(move || {
+                    Completion::new(move |_, session: &mut ServerSession, now| {
+                        let _ = session.decide(ticket, verdict, now);
+                    })
+                }))
+            }
             ServerEvent::MessageEnd { ticket, .. } => {
                 let verdict = self.script.message();
                 Some(Work::new(move || {

@@ -18,7 +18,12 @@ pub struct Server {
 impl Server {
     /// Starts `buzon serve` for example.com under `runtime`, with extra flags.
     pub fn start(runtime: &str, extra: &[&str]) -> Server {
-        let dir = tempfile::tempdir().unwrap();
+        Server::start_in(tempfile::tempdir().unwrap(), runtime, extra)
+    }
+
+    /// Like [`start`](Server::start), in `dir` (its `mail/` may be prepared already, with
+    /// [`user_add`], say).
+    pub fn start_in(dir: tempfile::TempDir, runtime: &str, extra: &[&str]) -> Server {
         let storage = dir.path().join("mail");
         let port = free_port();
         // Logs go to a file: a pipe nobody reads fills up and blocks the server.
@@ -60,7 +65,11 @@ impl Server {
             std::fs::read_to_string(self._dir.path().join("server.log")).unwrap_or_default();
         assert!(status.success(), "exit {status:?}; stderr:\n{stderr}");
         for domain in std::fs::read_dir(&self.storage).into_iter().flatten() {
-            for mailbox in std::fs::read_dir(domain.unwrap().path()).unwrap() {
+            let domain = domain.unwrap().path();
+            if !domain.is_dir() {
+                continue; // the users file
+            }
+            for mailbox in std::fs::read_dir(domain).unwrap() {
                 let tmp = mailbox.unwrap().path().join("tmp");
                 assert_eq!(
                     std::fs::read_dir(&tmp).unwrap().count(),
@@ -77,6 +86,23 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Runs `buzon user add ADDRESS -s STORAGE` with `password` on stdin; returns its output.
+pub fn user_add(storage: &Path, address: &str, password: &str) -> std::process::Output {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_buzon"))
+        .args(["user", "add", address, "-s"])
+        .arg(storage)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    writeln!(stdin, "{password}").unwrap();
+    drop(stdin);
+    child.wait_with_output().unwrap()
 }
 
 pub fn free_port() -> u16 {

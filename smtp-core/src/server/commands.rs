@@ -37,6 +37,7 @@ impl ServerSession {
             Command::Vrfy(_) => self.reply(&replies::vrfy()),
             Command::Help(_) => self.reply(&replies::help()),
             Command::StartTls if self.config.starttls => self.starttls(),
+            Command::Auth(args) if self.config.auth.offered => self.auth(args.expose()),
             // Not advertised, so "not implemented" is the honest answer (RFC 5321 4.2.4).
             Command::Expn(_) | Command::StartTls | Command::Auth(_) => {
                 self.violation(Violation::NotImplemented);
@@ -77,7 +78,13 @@ impl ServerSession {
         let host = &self.config.hostname;
         let reply = if esmtp {
             let starttls = self.config.starttls && self.tls.is_none();
-            ehlo::reply(host, &name, &self.config.limits, starttls)
+            ehlo::reply(
+                host,
+                &name,
+                &self.config.limits,
+                starttls,
+                self.auth_offered(),
+            )
         } else {
             Reply::multiline(250, None, [host.clone()])
         };
@@ -97,6 +104,9 @@ impl ServerSession {
             return self.sequence_error(replies::nested_mail());
         }
         let esmtp = helo.esmtp;
+        if !self.may_send_as(&from) {
+            return;
+        }
         let mut txn = Transaction {
             from,
             recipients: Vec::new(),
@@ -217,6 +227,7 @@ impl ServerSession {
             body: txn.body,
             chunked,
             tls: self.tls.clone(),
+            login: self.login.as_ref().map(|l| l.user.clone()),
         }
     }
 }

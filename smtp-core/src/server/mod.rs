@@ -1,5 +1,6 @@
 //! The server session: one SMTP connection seen from the server.
 
+mod auth;
 mod chunking;
 mod commands;
 mod eightbitmime;
@@ -80,6 +81,10 @@ pub struct ServerSession {
     awaiting_tls: bool,
     /// STARTTLS was accepted and the driver has not been asked yet.
     upgrade_asked: bool,
+    /// A SASL exchange in progress: the next line is a response, not a command.
+    sasl: Option<line_protocol::sasl::Exchange>,
+    /// Who the client logged in as.
+    login: Option<crate::Login>,
 }
 
 #[derive(Debug, Clone)]
@@ -120,6 +125,7 @@ enum ParamError {
 enum Pending {
     Recipient { ticket: Ticket, to: ForwardPath },
     MessageEnd { ticket: Ticket },
+    Auth { ticket: Ticket, user: String },
 }
 
 impl ServerSession {
@@ -161,6 +167,8 @@ impl ServerSession {
             tls: None,
             awaiting_tls: false,
             upgrade_asked: false,
+            sasl: None,
+            login: None,
         }
     }
 
@@ -197,7 +205,11 @@ impl ServerSession {
     fn next_command_line(&mut self, rest: &[u8]) -> Option<usize> {
         match self.lines.next(rest) {
             Next::Line { line, consumed } => {
-                self.command(line);
+                if self.sasl.is_some() {
+                    self.auth_response(line);
+                } else {
+                    self.command(line);
+                }
                 Some(consumed)
             }
             Next::Incomplete => None,
@@ -283,7 +295,11 @@ impl ServerSession {
         now: Instant,
     ) -> Result<(), UsageError> {
         let pending_ticket = match &self.pending {
-            Some(Pending::Recipient { ticket, .. } | Pending::MessageEnd { ticket }) => *ticket,
+            Some(
+                Pending::Recipient { ticket, .. }
+                | Pending::MessageEnd { ticket }
+                | Pending::Auth { ticket, .. },
+            ) => *ticket,
             None => return Err(UsageError::UnknownTicket(ticket)),
         };
         if pending_ticket != ticket {
@@ -294,10 +310,15 @@ impl ServerSession {
         {
             return Err(UsageError::NotARefusal(r.code()));
         }
+        if matches!(verdict, Verdict::Login(_))
+            && !matches!(self.pending, Some(Pending::Auth { .. }))
+        {
+            return Err(UsageError::LoginOutsideAuth);
+        }
         match self.pending.take() {
             Some(Pending::Recipient { to, .. }) => {
                 let reply = match verdict {
-                    Verdict::Accept | Verdict::AcceptAs(_) => {
+                    Verdict::Accept | Verdict::AcceptAs(_) | Verdict::Login(_) => {
                         if let Some(txn) = &mut self.txn {
                             txn.recipients.push(to);
                         }
@@ -309,7 +330,7 @@ impl ServerSession {
             }
             Some(Pending::MessageEnd { .. }) => {
                 let reply = match verdict {
-                    Verdict::Accept => replies::message_ok(None),
+                    Verdict::Accept | Verdict::Login(_) => replies::message_ok(None),
                     Verdict::AcceptAs(id) => replies::message_ok(Some(&id)),
                     Verdict::Refuse(r) => r,
                 };
@@ -319,6 +340,14 @@ impl ServerSession {
                     self.say_goodbye();
                 }
             }
+            Some(Pending::Auth { user, .. }) => match verdict {
+                Verdict::Refuse(r) => self.auth_refused(&r),
+                Verdict::Login(login) => self.logged_in(login),
+                Verdict::Accept | Verdict::AcceptAs(_) => {
+                    // Without a list from the host the login owns only its own name.
+                    self.logged_in(crate::Login::new(user.clone(), [user]));
+                }
+            },
             None => unreachable!("checked above that a decision is pending"),
         }
         self.arm_timer(now);

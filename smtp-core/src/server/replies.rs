@@ -116,6 +116,14 @@ pub(super) fn starttls_needs_ehlo() -> Reply {
     )
 }
 
+pub(super) fn auth_needs_ehlo() -> Reply {
+    Reply::new(
+        503,
+        EnhancedCode(5, 5, 1),
+        "AUTH needs EHLO: it is an ESMTP extension",
+    )
+}
+
 pub(super) fn need_helo() -> Reply {
     Reply::new(503, EnhancedCode(5, 5, 1), "Send EHLO or HELO first")
 }

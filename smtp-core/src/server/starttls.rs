@@ -54,6 +54,8 @@ impl ServerSession {
         self.upgrade_asked = false;
         self.helo = None;
         self.txn = None;
+        self.sasl = None;
+        self.login = None;
         self.arm_timer(now);
     }
 

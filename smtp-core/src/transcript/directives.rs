@@ -25,6 +25,9 @@ pub struct SmtpDirectives {
     pub rcpt_decisions: Vec<(String, Reply)>,
     /// `! decide data = reply` lines: the host's answers to successive message ends.
     pub data_decisions: Vec<Reply>,
+    /// `! decide auth = reply` lines: the host's answers to successive AUTH exchanges
+    /// (`235 ...` accepts, anything else refuses).
+    pub auth_decisions: Vec<Reply>,
     /// `! submit from=<a> to=<b> <c> body=...` lines: messages a client transcript sends.
     pub messages: Vec<Message>,
     /// `! quit`: the client says QUIT once its messages are sent.
@@ -46,9 +49,12 @@ impl Directives for SmtpDirectives {
             let reply = parse_reply_line(reply).ok_or("bad reply")?;
             match what.trim() {
                 "data" => self.data_decisions.push(reply),
+                "auth" => self.auth_decisions.push(reply),
                 w => match w.strip_prefix("rcpt ") {
                     Some(path) => self.rcpt_decisions.push((path.trim().to_owned(), reply)),
-                    None => return Err("expected `! decide rcpt <path>` or `data`".into()),
+                    None => {
+                        return Err("expected `! decide rcpt <path>`, `data` or `auth`".into());
+                    }
                 },
             }
         } else {
@@ -63,6 +69,9 @@ impl Directives for SmtpDirectives {
         }
         for reply in &self.data_decisions {
             writeln!(f, "! decide data = {reply}")?;
+        }
+        for reply in &self.auth_decisions {
+            writeln!(f, "! decide auth = {reply}")?;
         }
         for m in &self.messages {
             let to: Vec<String> = m.recipients.iter().map(ToString::to_string).collect();
@@ -127,6 +136,7 @@ mod tests {
         let text = "! config hostname=mx.example\n\
                     ! decide rcpt <nobody@example.com> = 550 5.1.1 no such user\n\
                     ! decide data = 451 4.3.0 storage failed\n\
+                    ! decide auth = 535 5.7.8 Authentication credentials invalid\n\
                     ! submit from=<a@example.org> to=<b@example.com> <c@example.com> body=hi\\r\\n\n\
                     ! quit\n\
                     C: QUIT\n";
@@ -144,7 +154,10 @@ mod tests {
         let e = Transcript::parse("! decide data = 99 no\n").unwrap_err();
         assert_eq!((e.line, e.reason.as_str()), (1, "bad reply"));
         let e = Transcript::parse("C: x\n! decide helo = 250 ok\n").unwrap_err();
-        assert_eq!(e.reason, "expected `! decide rcpt <path>` or `data`");
+        assert_eq!(
+            e.reason,
+            "expected `! decide rcpt <path>`, `data` or `auth`"
+        );
         let e = Transcript::parse("! submit to=<b@example.com>\n").unwrap_err();
         assert_eq!(
             e.reason,

@@ -2,6 +2,8 @@
 
 use std::time::Instant;
 
+use line_protocol::sasl::redact_response;
+
 use super::{SmtpDirectives, Transcript};
 use crate::address::ForwardPath;
 use crate::{Reply, ServerConfig};
@@ -51,8 +53,9 @@ impl Recorder {
         Recorder(transcript::Recorder::new(t, now))
     }
 
-    /// Bytes the client sent. Credentials never reach a recording: the arguments of an `AUTH`
-    /// line after its mechanism are written as `[redacted]`.
+    /// Bytes the client sent. Credentials never reach a recording: the password in an `AUTH`
+    /// line's initial response is written as `[redacted]` (responses after a `334` go
+    /// through [`sasl_response`](Recorder::sasl_response)).
     pub fn client(&mut self, bytes: &[u8], now: Instant) {
         self.0.client(&redact_auth(bytes), now);
     }
@@ -75,6 +78,22 @@ impl Recorder {
     /// The client closed its side.
     pub fn eof(&mut self, now: Instant) {
         self.0.eof(now);
+    }
+
+    /// A response line of a SASL exchange that carries a password (see
+    /// `ServerSession::auth_response_is_secret`): recorded with the password redacted.
+    pub fn sasl_response(&mut self, line: &[u8], now: Instant) {
+        let body = line.strip_suffix(b"\n").unwrap_or(line);
+        let body = body.strip_suffix(b"\r").unwrap_or(body);
+        let mut redacted = redact_response(body);
+        redacted.extend_from_slice(&line[body.len()..]);
+        self.0.client(&redacted, now);
+    }
+
+    /// The host answered an AUTH with `reply` (235 or a refusal).
+    pub fn auth_decision(&mut self, reply: &Reply) {
+        let decisions = &mut self.0.transcript_mut().directives.auth_decisions;
+        decisions.push(reply.clone());
     }
 
     /// The host refused a recipient with `reply`.
@@ -103,8 +122,9 @@ impl Recorder {
     }
 }
 
-/// `bytes` with the credentials of every `AUTH` line replaced: `AUTH PLAIN dGVzdA==` becomes
-/// `AUTH PLAIN [redacted]` (RFC 4954's initial response carries the password).
+/// `bytes` with the credentials of every `AUTH` line replaced: the password inside a PLAIN
+/// initial response becomes `[redacted]` (see [`redact_response`]); a LOGIN initial response
+/// is a user name and stays.
 fn redact_auth(bytes: &[u8]) -> std::borrow::Cow<'_, [u8]> {
     let is_auth = |line: &[u8]| line.len() > 5 && line[..5].eq_ignore_ascii_case(b"AUTH ");
     if !bytes.split(|&b| b == b'\n').any(is_auth) {
@@ -120,12 +140,22 @@ fn redact_auth(bytes: &[u8]) -> std::borrow::Cow<'_, [u8]> {
         let body = body.strip_suffix(b"\r").unwrap_or(body);
         let ending = &line[body.len()..];
         let mut words = body[5..].split(|&b| b == b' ').filter(|w| !w.is_empty());
-        out.extend_from_slice(b"AUTH ");
-        if let Some(mechanism) = words.next() {
-            out.extend_from_slice(mechanism);
-        }
-        if words.next().is_some() {
-            out.extend_from_slice(b" [redacted]");
+        out.extend_from_slice(&body[..5]);
+        let mechanism = words.next().unwrap_or_default();
+        out.extend_from_slice(mechanism);
+        let rest: Vec<&[u8]> = words.collect();
+        match rest[..] {
+            [] => {}
+            [initial] if mechanism.eq_ignore_ascii_case(b"LOGIN") => {
+                out.push(b' ');
+                out.extend_from_slice(initial);
+            }
+            [initial] => {
+                out.push(b' ');
+                out.extend_from_slice(&redact_response(initial));
+            }
+            // Not AUTH's syntax; whatever it holds stays out.
+            _ => out.extend_from_slice(b" [redacted]"),
         }
         out.extend_from_slice(ending);
     }
@@ -140,7 +170,15 @@ mod tests {
     fn credentials_never_reach_a_recording() {
         assert_eq!(
             &*redact_auth(b"EHLO x\r\nauth PLAIN AGFsaWNlAHNlY3JldA==\r\nNOOP\r\n"),
-            b"EHLO x\r\nAUTH PLAIN [redacted]\r\nNOOP\r\n"
+            b"EHLO x\r\nauth PLAIN AGFsaWNlAFtyZWRhY3RlZF0=\r\nNOOP\r\n"
+        );
+        assert_eq!(
+            &*redact_auth(b"AUTH LOGIN YWxpY2U=\r\n"),
+            b"AUTH LOGIN YWxpY2U=\r\n"
+        );
+        assert_eq!(
+            &*redact_auth(b"AUTH PLAIN secret words\r\n"),
+            b"AUTH PLAIN [redacted]\r\n"
         );
         assert_eq!(&*redact_auth(b"AUTH LOGIN\r\n"), b"AUTH LOGIN\r\n");
         assert_eq!(

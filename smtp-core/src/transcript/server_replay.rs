@@ -59,6 +59,10 @@ pub fn server_config(t: &Transcript) -> ServerConfig {
     if let Some(v) = t.config_value("starttls") {
         c.starttls = v == "true";
     }
+    let flag = |k: &str| t.config_value(k) == Some("true");
+    c.auth.offered = flag("auth");
+    c.auth.plaintext = flag("auth_plaintext");
+    c.auth.required = flag("auth_required");
     c
 }
 
@@ -70,6 +74,7 @@ pub struct Script {
     rcpt: Vec<(String, Reply)>,
     policy: Option<LocalDomains>,
     data: std::collections::VecDeque<Reply>,
+    auth: std::collections::VecDeque<Reply>,
 }
 
 impl Script {
@@ -81,6 +86,7 @@ impl Script {
                 .config_value("domains")
                 .map(|d| LocalDomains::new(d.split(',').map(str::trim))),
             data: t.directives.data_decisions.iter().cloned().collect(),
+            auth: t.directives.auth_decisions.iter().cloned().collect(),
         }
     }
 
@@ -97,6 +103,14 @@ impl Script {
             },
             None => Verdict::Accept,
         }
+    }
+
+    /// The verdict for the next AUTH: accepted unless a `! decide auth` line refuses it.
+    pub fn login(&mut self) -> Verdict {
+        self.auth
+            .pop_front()
+            .as_ref()
+            .map_or(Verdict::Accept, to_verdict)
     }
 
     /// The verdict for the next message end.
@@ -125,12 +139,14 @@ impl Host<ServerSession> for ScriptedHost {
             let (ticket, verdict) = match ev {
                 ServerEvent::Recipient { ticket, to } => (ticket, self.script.recipient(&to)),
                 ServerEvent::MessageEnd { ticket, .. } => (ticket, self.script.message()),
+                ServerEvent::Auth { ticket, .. } => (ticket, self.script.login()),
                 _ => continue,
             };
             log.note(match &verdict {
                 Verdict::Accept => "decide accept".to_owned(),
                 Verdict::AcceptAs(id) => format!("decide accept as {id}"),
                 Verdict::Refuse(r) => format!("decide {r}"),
+                Verdict::Login(l) => format!("decide login {}", l.user),
             });
             s.decide(ticket, verdict, now)
                 .expect("the ticket comes from the event just polled");
@@ -175,6 +191,14 @@ pub fn describe_event(ev: &ServerEvent) -> String {
         ServerEvent::MessageEnd { size, .. } => format!("end size={size}"),
         ServerEvent::MessageAborted(r) => format!("aborted {r:?}"),
         ServerEvent::Violation(v) => format!("violation {v:?}"),
+        // Never the password.
+        ServerEvent::Auth { credentials, .. } => {
+            let c = credentials;
+            match &c.authzid {
+                Some(z) => format!("auth {} {} as {z}", c.mechanism.name(), c.user),
+                None => format!("auth {} {}", c.mechanism.name(), c.user),
+            }
+        }
     }
 }
 

@@ -1,0 +1,131 @@
+//! Accounts and SMTP AUTH end to end, under both runtimes: `buzon user add`, then Python's
+//! `smtplib` logging in with PLAIN and LOGIN (over loopback plaintext, which the operator
+//! allows here; TLS is in `tls.rs`), recipients checked against the accounts, senders
+//! against the login.
+
+mod common;
+
+use common::{Server, python, read_new, user_add};
+
+fn start(runtime: &str) -> Server {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = dir.path().join("mail");
+    let out = user_add(&storage, "alice@example.com", "correct horse");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        stdout.starts_with("added alice@example.com; mail in "),
+        "{stdout}"
+    );
+    for folder in ["new", ".Sent/cur", ".Drafts/new", ".Trash/tmp", ".Junk/cur"] {
+        assert!(
+            storage.join("example.com/alice").join(folder).is_dir(),
+            "{folder}"
+        );
+    }
+    let again = user_add(&storage, "Alice@example.com", "x");
+    assert!(!again.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&again.stderr).trim(),
+        "buzon: error: alice@example.com already exists"
+    );
+    Server::start_in(dir, runtime, &["--allow-plaintext-auth-on-loopback"])
+}
+
+fn logins_and_accounts(runtime: &str) {
+    let server = start(runtime);
+    let script = format!(
+        r#"
+import smtplib, sys
+port = {port}
+msg = b"Subject: hi\r\n\r\nhello\r\n"
+with smtplib.SMTP("127.0.0.1", port, timeout=10) as s:
+    s.ehlo("client.example.org")
+    assert s.has_extn("auth"), s.esmtp_features
+    assert s.esmtp_features["auth"].split() == ["PLAIN", "LOGIN"], s.esmtp_features
+    try:
+        s.login("alice@example.com", "wrong")
+        sys.exit("a wrong password logged in")
+    except smtplib.SMTPAuthenticationError as e:
+        assert e.smtp_code == 535 and e.smtp_error.startswith(b"5.7.8"), e
+    try:
+        s.login("nobody@example.com", "correct horse")
+        sys.exit("an unknown user logged in")
+    except smtplib.SMTPAuthenticationError as e:
+        assert e.smtp_code == 535, e
+for mechanism in ["PLAIN", "LOGIN"]:
+    with smtplib.SMTP("127.0.0.1", port, timeout=10) as s:
+        s.ehlo("client.example.org")
+        s.user, s.password = "alice@example.com", "correct horse"
+        code, text = s.auth(mechanism, getattr(s, "auth_" + mechanism.lower()), initial_response_ok=(mechanism == "PLAIN"))
+        assert code == 235, (code, text)
+        try:
+            s.sendmail("bob@example.org", ["alice@example.com"], msg)
+            sys.exit("sent as someone else")
+        except smtplib.SMTPSenderRefused as e:
+            assert e.smtp_code == 553 and b"5.7.1" in e.smtp_error, e
+        try:
+            s.sendmail("alice@example.com", ["nobody@example.com"], msg)
+            sys.exit("mail for no user accepted")
+        except smtplib.SMTPRecipientsRefused as e:
+            code, text = e.recipients["nobody@example.com"]
+            assert code == 550 and text.startswith(b"5.1.1"), (code, text)
+        assert s.sendmail("alice@example.com", ["ALICE@example.com"], msg) == {{}}
+print("ok")
+"#,
+        port = server.port,
+    );
+    assert_eq!(python(&script).trim(), "ok");
+    let files = read_new(&server.storage, "example.com", "alice");
+    assert_eq!(files.len(), 2);
+    for (_, bytes) in &files {
+        let text = String::from_utf8_lossy(bytes);
+        // RFC 3848: authenticated, no TLS.
+        assert!(text.contains(" with ESMTPA id "), "{text}");
+        assert!(text.ends_with("Subject: hi\r\n\r\nhello\r\n"), "{text}");
+    }
+    assert!(read_new(&server.storage, "example.com", "nobody").is_empty());
+    server.stop_and_check_clean();
+}
+
+#[test]
+fn logins_and_accounts_under_smol() {
+    logins_and_accounts("smol");
+}
+
+#[test]
+fn logins_and_accounts_under_mio() {
+    logins_and_accounts("mio");
+}
+
+/// Without the loopback option nothing about AUTH shows or works over plaintext, loopback
+/// included (RFC 4954 section 4: 538 before TLS).
+#[test]
+fn no_auth_over_plaintext_by_default() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = dir.path().join("mail");
+    assert!(
+        user_add(&storage, "alice@example.com", "pw")
+            .status
+            .success()
+    );
+    let server = Server::start_in(dir, "smol", &[]);
+    let script = format!(
+        r#"
+import smtplib, base64
+with smtplib.SMTP("127.0.0.1", {port}, timeout=10) as s:
+    s.ehlo("client.example.org")
+    assert not s.has_extn("auth"), s.esmtp_features
+    code, text = s.docmd("AUTH", "PLAIN " + base64.b64encode(b"\0alice@example.com\0pw").decode())
+    assert code == 538 and text.startswith(b"5.7.11"), (code, text)
+print("ok")
+"#,
+        port = server.port,
+    );
+    assert_eq!(python(&script).trim(), "ok");
+    server.stop_and_check_clean();
+}
