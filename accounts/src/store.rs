@@ -161,8 +161,11 @@ pub struct LiveUsers {
 
 #[derive(Debug)]
 struct Loaded {
-    stamp: Stamp,
+    /// The file's identity when it was last read; `None` while it has never existed.
+    stamp: Option<Stamp>,
     users: Arc<Users>,
+    /// A problem with the file has been logged and has not changed since.
+    reported: bool,
 }
 
 /// What tells a rewritten file from the one read before.
@@ -193,8 +196,35 @@ impl LiveUsers {
         let users = Arc::new(file.load()?);
         Ok(LiveUsers {
             file,
-            loaded: Mutex::new(Loaded { stamp, users }),
+            loaded: Mutex::new(Loaded {
+                stamp: Some(stamp),
+                users,
+                reported: false,
+            }),
         })
+    }
+
+    /// Like [`open`](LiveUsers::open), but a file that does not exist yet is no error: there
+    /// are no accounts until it appears (the first `buzon user add` while the server runs).
+    /// A file that exists must be valid.
+    pub fn open_optional(file: UserFile) -> Result<LiveUsers, FileError> {
+        if file.exists() {
+            return LiveUsers::open(file);
+        }
+        Ok(LiveUsers {
+            file,
+            loaded: Mutex::new(Loaded {
+                stamp: None,
+                users: Arc::default(),
+                reported: false,
+            }),
+        })
+    }
+
+    /// True once a users file has been read: recipients are then checked against it.
+    pub fn is_configured(&self) -> bool {
+        let loaded = self.loaded.lock().unwrap_or_else(|e| e.into_inner());
+        loaded.stamp.is_some()
     }
 
     /// The file.
@@ -202,25 +232,36 @@ impl LiveUsers {
         &self.file
     }
 
-    /// The accounts as the file has them now.
+    /// The accounts as the file has them now. Problems are logged once each.
     pub fn current(&self) -> Arc<Users> {
         let mut loaded = self.loaded.lock().unwrap_or_else(|e| e.into_inner());
+        let path = self.file.path().display();
         match Stamp::of(self.file.path()) {
-            Ok(stamp) if stamp == loaded.stamp => {}
-            Ok(stamp) => {
-                loaded.stamp = stamp;
-                match self.file.load() {
-                    Ok(users) => {
-                        tracing::info!(file = %self.file.path().display(), accounts = users.len(), "users file re-read");
-                        loaded.users = Arc::new(users);
-                    }
-                    Err(e) => {
+            Ok(stamp) if Some(stamp) == loaded.stamp => {}
+            Ok(stamp) => match self.file.load() {
+                Ok(users) => {
+                    tracing::info!(file = %path, accounts = users.len(), "users file read");
+                    loaded.stamp = Some(stamp);
+                    loaded.users = Arc::new(users);
+                    loaded.reported = false;
+                }
+                Err(e) => {
+                    if !loaded.reported {
                         tracing::error!(error = %e, "users file unreadable; the accounts read before stay in force");
                     }
+                    // Not read: the stamp of the good file stays, so a fix is picked up. A
+                    // file that has never been good still counts as configured: mail for
+                    // unknown users is refused rather than let through.
+                    loaded.stamp = loaded.stamp.or(Some(stamp));
+                    loaded.reported = true;
                 }
-            }
+            },
+            Err(_) if loaded.stamp.is_none() => {}
             Err(e) => {
-                tracing::error!(file = %self.file.path().display(), error = %e, "users file gone; the accounts read before stay in force");
+                if !loaded.reported {
+                    tracing::error!(file = %path, error = %e, "users file gone; the accounts read before stay in force");
+                }
+                loaded.reported = true;
             }
         }
         Arc::clone(&loaded.users)
@@ -276,6 +317,18 @@ mod tests {
                 file.path().display()
             )
         );
+    }
+
+    #[test]
+    fn a_file_made_after_the_start_is_picked_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = UserFile::new(dir.path().join("users"));
+        let live = LiveUsers::open_optional(file.clone()).unwrap();
+        assert!(!live.is_configured());
+        assert!(live.current().is_empty());
+        add(&file, "alice@example.com");
+        assert!(live.current().resolve("alice@example.com").is_some());
+        assert!(live.is_configured());
     }
 
     #[test]

@@ -101,7 +101,7 @@ impl Service for SmtpService {
             tracing::info!(peer = %conn.peer, "{why}");
         }
         let recorder = self.record_dir.as_ref().map(|dir| {
-            let rec = Recorder::new(&self.config, self.policy.domains(), now);
+            let rec = Recorder::new(config, self.policy.domains(), now);
             (rec, dir.clone())
         });
         let session = match admitted {
@@ -123,6 +123,7 @@ impl Service for SmtpService {
                 store: self.store.clone(),
                 hostname: self.config.hostname.clone(),
                 logins: self.logins.clone(),
+                submission: config.auth.required,
             },
             peer: conn.peer,
             message: None,
@@ -138,6 +139,8 @@ struct SharedRef {
     store: MailStore,
     hostname: String,
     logins: Option<Arc<Logins>>,
+    /// A submission listener's connection (AUTH required).
+    submission: bool,
 }
 
 /// What wakes a connection from elsewhere.
@@ -344,12 +347,35 @@ impl SmtpHandler {
     /// Where mail for `to` goes: a local domain's mailbox, and with accounts the mailbox of
     /// the user or alias it names (`550 5.1.1` for any other address, at RCPT time).
     fn recipient(&self, to: &smtp_core::address::ForwardPath) -> Result<(String, String), Reply> {
-        let r = self.shared.policy.check(to)?;
+        let r = self.shared.policy.check(to).map_err(|refusal| {
+            let local = match to {
+                smtp_core::address::ForwardPath::Mailbox(m) => {
+                    let domain = m.domain().to_lowercase();
+                    self.shared.policy.domains().contains(&domain)
+                }
+                _ => true,
+            };
+            if self.shared.submission && !local {
+                // Said plainly, so a user's client shows why (no outbound queue yet).
+                Reply::new(
+                    550,
+                    EnhancedCode(5, 7, 1),
+                    "Relaying is not supported: buzon delivers only to its own domains",
+                )
+            } else {
+                refusal
+            }
+        })?;
         let Some(logins) = &self.shared.logins else {
             return Ok((r.domain, r.local));
         };
+        let users = logins.users.current();
+        if !logins.users.is_configured() {
+            // No users file (yet): any local part of a local domain has a mailbox.
+            return Ok((r.domain, r.local));
+        }
         let address = format!("{}@{}", r.local, r.domain);
-        match logins.users.current().resolve(&address) {
+        match users.resolve(&address) {
             Some(account) => {
                 let (local, domain) = account
                     .address

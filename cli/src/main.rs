@@ -5,6 +5,7 @@
 //! - `buzon replay FILE`: replays a recorded SMTP transcript against the current core.
 //! - `buzon user ...`: accounts (users file, passwords, aliases).
 
+mod certs;
 mod host;
 mod logins;
 mod record;

@@ -8,9 +8,19 @@ use anyhow::Context;
 use mailstore::{MailStore, StoreOptions};
 use smtp_core::policy::LocalDomains;
 
+use crate::certs::Certs;
 use crate::host::{ConnectionLimits, SmtpService};
 use crate::logins::Logins;
 use crate::settings::{Runtime, ServeArgs, Settings};
+
+/// What a listener is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    /// Mail for the local domains (port 25's job): no AUTH needed.
+    Mx,
+    /// Mail from the users (RFC 6409): AUTH before MAIL, own addresses only.
+    Submission,
+}
 
 pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     init_logging("info");
@@ -32,47 +42,101 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("cannot create --record folder {}", dir.display()))?;
     }
-    let tls = settings.tls.as_ref().map(load_tls).transpose()?;
-    let addr = SocketAddr::new(settings.bind, settings.port);
-    let listener = bind(addr)?;
-    let tls_listener = match settings.tls_port {
-        Some(port) => Some(bind(SocketAddr::new(settings.bind, port))?),
-        None => None,
-    };
+    let at = |port| SocketAddr::new(settings.bind, port);
+    // Every socket is bound before anything else, so a busy port fails the start at once.
+    let mut sockets = vec![(bind(at(settings.port))?, Role::Mx, false)];
+    if let Some(port) = settings.tls_port {
+        sockets.push((bind(at(port))?, Role::Mx, true));
+    }
+    if let Some((starttls, implicit)) = settings.submission {
+        sockets.push((bind(at(starttls))?, Role::Submission, false));
+        sockets.push((bind(at(implicit))?, Role::Submission, true));
+    }
+    let certs = Arc::new(Certs::load(
+        settings.tls.as_ref(),
+        &settings.storage,
+        &settings.hostname,
+    )?);
+    let tls = Arc::new(certs.store.server_config());
+    let sockets: Vec<_> = sockets
+        .into_iter()
+        .map(|(socket, role, implicit)| {
+            let mode = if implicit {
+                conn_driver::TlsMode::Implicit(tls.clone())
+            } else {
+                conn_driver::TlsMode::StartTls(tls.clone())
+            };
+            (socket, role, mode)
+        })
+        .collect();
     if !settings.fsync {
         tracing::warn!("--unsafe-no-fsync: accepted mail can be lost if the machine crashes");
     }
+    let users = accounts::UserFile::new(&settings.users.0);
+    let users = if settings.users.1 {
+        accounts::LiveUsers::open(users)
+    } else {
+        accounts::LiveUsers::open_optional(users)
+    }
+    .context("users file")?;
+    if users.is_configured() {
+        tracing::info!(file = %settings.users.0.display(), accounts = users.current().len(), "accounts loaded");
+    } else {
+        tracing::info!(file = %settings.users.0.display(), "no users file yet: any local part of a local domain receives mail; `buzon user add` makes one");
+    }
+    let logins = Arc::new(Logins::new(users));
+    let connections = Arc::new(ConnectionLimits::new(
+        settings.max_connections,
+        settings.max_connections_per_ip,
+    ));
+    let service_for = |role: Role| {
+        let mut smtp = settings.smtp.clone();
+        smtp.auth.offered = true;
+        smtp.auth.required = role == Role::Submission;
+        let loopback_config = settings.plaintext_auth_on_loopback.then(|| {
+            let mut c = smtp.clone();
+            c.auth.plaintext = true;
+            Arc::new(c)
+        });
+        Arc::new(SmtpService {
+            config: Arc::new(smtp),
+            loopback_config,
+            logins: Some(logins.clone()),
+            policy: LocalDomains::new(&settings.domains),
+            store: store.clone(),
+            record_dir: settings.record.clone(),
+            connections: connections.clone(),
+        })
+    };
+    let (mx, submission) = (service_for(Role::Mx), service_for(Role::Submission));
+    for (socket, role, mode) in &sockets {
+        let tls = if mode.is_implicit() {
+            "implicit TLS"
+        } else {
+            "STARTTLS"
+        };
+        let what = match role {
+            Role::Mx => "SMTP (mail for the local domains)",
+            Role::Submission => "submission (AUTH required)",
+        };
+        tracing::info!(addr = %socket.local_addr()?, tls, "{what} ready");
+    }
     tracing::info!(
-        %addr,
         domains = %settings.domains.join(","),
         storage = %settings.storage.display(),
         runtime = ?settings.runtime,
-        starttls = tls.is_some(),
-        "buzon SMTP server ready"
+        "buzon serving"
     );
-    if let Some(port) = settings.tls_port {
-        tracing::info!(addr = %SocketAddr::new(settings.bind, port), "SMTP over implicit TLS ready");
-    }
-    let logins = open_users(&settings)?.map(|users| Arc::new(Logins::new(users)));
-    let mut smtp = settings.smtp.clone();
-    smtp.auth.offered = logins.is_some();
-    let loopback_config = (logins.is_some() && settings.plaintext_auth_on_loopback).then(|| {
-        let mut c = smtp.clone();
-        c.auth.plaintext = true;
-        Arc::new(c)
-    });
-    let service = Arc::new(SmtpService {
-        config: Arc::new(smtp),
-        loopback_config,
-        logins,
-        policy: LocalDomains::new(&settings.domains),
-        store,
-        record_dir: settings.record.clone(),
-        connections: Arc::new(ConnectionLimits::new(
-            settings.max_connections,
-            settings.max_connections_per_ip,
-        )),
-    });
+    let listeners: Vec<_> = sockets
+        .into_iter()
+        .map(|(socket, role, mode)| {
+            let service = match role {
+                Role::Mx => Arc::clone(&mx),
+                Role::Submission => Arc::clone(&submission),
+            };
+            (socket, service, Some(mode))
+        })
+        .collect();
     // The adapters hold connections beyond this in the kernel's backlog; below it the host
     // answers the ones over its limits with 421 instead of leaving them waiting.
     let hard_cap = Some(
@@ -81,23 +145,22 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             .saturating_mul(2)
             .saturating_add(64),
     );
-    // The SMTP port, with STARTTLS when there is a certificate; then the implicit-TLS port.
-    let mut listeners = vec![(listener, tls.clone().map(conn_driver::TlsMode::StartTls))];
-    if let (Some(socket), Some(config)) = (tls_listener, tls) {
-        listeners.push((socket, Some(conn_driver::TlsMode::Implicit(config))));
-    }
+    let reload: Option<Box<dyn Fn() + Send>> = {
+        let certs = Arc::clone(&certs);
+        Some(Box::new(move || certs.reload()))
+    };
     match settings.runtime {
         Runtime::Smol => {
             let shutdown = adapter_smol::Shutdown::new();
             let trigger = shutdown.clone();
-            watch_signals(move || trigger.trigger())?;
+            watch_signals(move || trigger.trigger(), reload)?;
             let opts = adapter_smol::Options {
                 max_connections: hard_cap,
                 ..Default::default()
             };
             let listeners = listeners
                 .into_iter()
-                .map(|(socket, tls)| adapter_smol::Listener::new(socket, Arc::clone(&service), tls))
+                .map(|(socket, service, tls)| adapter_smol::Listener::new(socket, service, tls))
                 .collect();
             adapter_smol::run_listeners(listeners, shutdown, opts).context("smol runtime")?;
         }
@@ -108,16 +171,16 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             };
             let listeners = listeners
                 .into_iter()
-                .map(|(socket, tls)| adapter_mio::Listener {
+                .map(|(socket, service, tls)| adapter_mio::Listener {
                     socket,
-                    service: Arc::clone(&service),
+                    service,
                     tls,
                 })
                 .collect();
             let server =
                 adapter_mio::Server::with_listeners(listeners, opts).context("mio runtime")?;
             let trigger = server.shutdown_handle();
-            watch_signals(move || trigger.trigger())?;
+            watch_signals(move || trigger.trigger(), reload)?;
             server.run().context("mio runtime")?;
         }
     }
@@ -137,35 +200,31 @@ fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
     })
 }
 
-/// Reads the certificate chain and key (PEM) into a TLS server configuration.
-fn load_tls(
-    (cert, key): &(std::path::PathBuf, std::path::PathBuf),
-) -> anyhow::Result<Arc<conn_driver::rustls::ServerConfig>> {
-    let cert_pem = std::fs::read(cert)
-        .with_context(|| format!("cannot read --tls-cert {}", cert.display()))?;
-    let key_pem =
-        std::fs::read(key).with_context(|| format!("cannot read --tls-key {}", key.display()))?;
-    conn_driver::server_config_from_pem(&cert_pem, &key_pem).with_context(|| {
-        format!(
-            "--tls-cert {} / --tls-key {}",
-            cert.display(),
-            key.display()
-        )
-    })
-}
-
-/// Calls `stop` on the first SIGINT or SIGTERM; the runtime then stops accepting, lets
-/// deliveries in flight finish and returns.
-pub(crate) fn watch_signals(stop: impl Fn() + Send + 'static) -> anyhow::Result<()> {
-    use signal_hook::consts::{SIGINT, SIGTERM};
-    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])
-        .context("cannot install signal handlers")?;
+/// Calls `stop` on the first SIGINT or SIGTERM (the runtime then stops accepting, lets
+/// deliveries in flight finish and returns) and `reload` on each SIGHUP.
+pub(crate) fn watch_signals(
+    stop: impl Fn() + Send + 'static,
+    reload: Option<Box<dyn Fn() + Send>>,
+) -> anyhow::Result<()> {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let mut wanted = vec![SIGINT, SIGTERM];
+    if reload.is_some() {
+        wanted.push(SIGHUP);
+    }
+    let mut signals =
+        signal_hook::iterator::Signals::new(wanted).context("cannot install signal handlers")?;
     std::thread::Builder::new()
         .name("buzon-signals".into())
         .spawn(move || {
-            if let Some(sig) = signals.forever().next() {
+            for sig in signals.forever() {
+                if let (SIGHUP, Some(reload)) = (sig, &reload) {
+                    tracing::info!("SIGHUP: re-reading the TLS certificate");
+                    reload();
+                    continue;
+                }
                 tracing::info!(signal = sig, "shutting down");
                 stop();
+                break;
             }
         })
         .context("cannot start the signal thread")?;
@@ -181,18 +240,4 @@ pub(crate) fn init_logging(default_level: &str) {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
-}
-
-/// The accounts, if there is a users file: one named with `--users` must exist and be valid;
-/// the default one under the storage root is used if it exists.
-fn open_users(settings: &Settings) -> anyhow::Result<Option<accounts::LiveUsers>> {
-    let (path, required) = &settings.users;
-    let file = accounts::UserFile::new(path);
-    if !required && !file.exists() {
-        tracing::info!(file = %path.display(), "no users file: any local part of a local domain receives mail, AUTH is off");
-        return Ok(None);
-    }
-    let users = accounts::LiveUsers::open(file).context("users file")?;
-    tracing::info!(file = %path.display(), accounts = users.current().len(), "accounts loaded");
-    Ok(Some(users))
 }

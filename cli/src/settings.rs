@@ -76,13 +76,14 @@ pub(crate) struct ServeArgs {
     /// UNSAFE: do not fsync deliveries (mail acknowledged may be lost in a crash).
     #[arg(long)]
     pub unsafe_no_fsync: bool,
-    /// PEM certificate chain (leaf first) for TLS: STARTTLS is then offered on the SMTP port.
+    /// PEM certificate chain (leaf first) for TLS [default: a self-signed one made at the
+    /// first start, kept in STORAGE/tls/]. Re-read on SIGHUP.
     #[arg(long, value_name = "FILE", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,
     /// PEM private key of --tls-cert.
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
-    /// Also listen on this port for SMTP over implicit TLS (as port 465 does); needs --tls-cert.
+    /// Also listen on this port for SMTP over implicit TLS (delivery, not submission).
     #[arg(long, value_name = "PORT")]
     pub tls_port: Option<u16>,
     /// Users file (`buzon user add` writes it): recipients must be users or aliases, and SMTP
@@ -92,6 +93,17 @@ pub(crate) struct ServeArgs {
     /// Offer and accept AUTH without TLS, for clients on the loopback address only.
     #[arg(long)]
     pub allow_plaintext_auth_on_loopback: bool,
+    /// Port of the submission listener (RFC 6409: STARTTLS, then AUTH, before any mail),
+    /// standing in for 587 [default: 5870].
+    #[arg(long, value_name = "PORT")]
+    pub submission_port: Option<u16>,
+    /// Port of the submission listener over implicit TLS (RFC 8314), standing in for 465
+    /// [default: 4650].
+    #[arg(long, value_name = "PORT")]
+    pub submissions_port: Option<u16>,
+    /// Do not listen for submission at all.
+    #[arg(long, conflicts_with_all = ["submission_port", "submissions_port"])]
+    pub no_submission: bool,
 }
 
 /// The same settings as read from the TOML file.
@@ -120,6 +132,9 @@ struct FileSettings {
     tls_port: Option<u16>,
     users: Option<PathBuf>,
     allow_plaintext_auth_on_loopback: Option<bool>,
+    submission_port: Option<u16>,
+    submissions_port: Option<u16>,
+    no_submission: Option<bool>,
 }
 
 /// Resolved settings for one server run.
@@ -145,6 +160,8 @@ pub(crate) struct Settings {
     pub users: (PathBuf, bool),
     /// AUTH over plaintext for loopback peers.
     pub plaintext_auth_on_loopback: bool,
+    /// The submission ports (STARTTLS, implicit TLS), unless submission is off.
+    pub submission: Option<(u16, u16)>,
 }
 
 impl Settings {
@@ -213,10 +230,20 @@ impl Settings {
             (None, Some(_)) => bail!("--tls-key needs --tls-cert"),
         };
         let tls_port = args.tls_port.or(file.tls_port);
-        if tls_port.is_some() && tls.is_none() {
-            bail!("--tls-port needs a certificate: give --tls-cert and --tls-key");
-        }
-        smtp.starttls = tls.is_some();
+        // There is always a certificate: the operator's, or the one made at the first start.
+        smtp.starttls = true;
+        let submission = if args.no_submission || file.no_submission.unwrap_or(false) {
+            None
+        } else {
+            Some((
+                args.submission_port
+                    .or(file.submission_port)
+                    .unwrap_or(5870),
+                args.submissions_port
+                    .or(file.submissions_port)
+                    .unwrap_or(4650),
+            ))
+        };
         let t = &mut smtp.timeouts;
         if let Some(v) = args.command_timeout.or(file.command_timeout) {
             t.command = std::time::Duration::from_secs(v.max(1));
@@ -236,6 +263,7 @@ impl Settings {
             domains,
             storage,
             users,
+            submission,
             plaintext_auth_on_loopback: args.allow_plaintext_auth_on_loopback
                 || file.allow_plaintext_auth_on_loopback.unwrap_or(false),
             port: args.port.or(file.port).unwrap_or(2525),

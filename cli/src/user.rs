@@ -143,12 +143,17 @@ pub(crate) fn run(args: UserArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// What to type into a mail client, as `buzon serve` listens by default.
+/// What to type into a mail client, as `buzon serve` listens by default (like `mox
+/// quickstart`, the settings a user would otherwise hunt for).
 fn print_client_settings(address: &str) {
     println!("mail client settings (buzon serve's defaults):");
-    println!("  user name: {address}");
-    println!("  outgoing (SMTP): 127.0.0.1 port 2525, STARTTLS (with --tls-cert), password");
-    println!("  incoming mail for {address} arrives on port 2525");
+    println!("  user name:  {address}");
+    println!("  password:   the one just given");
+    println!(
+        "  outgoing:   127.0.0.1 port 5870, STARTTLS (or port 4650, SSL/TLS), normal password"
+    );
+    println!("  TLS:        self-signed until --tls-cert is given; its SHA-256 is in serve's log");
+    println!("  incoming:   mail for {address} is delivered on port 2525 into its Maildir");
 }
 
 /// A password: at a terminal, asked twice without echo; otherwise the first line of stdin.

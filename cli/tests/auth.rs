@@ -129,3 +129,78 @@ print("ok")
     assert_eq!(python(&script).trim(), "ok");
     server.stop_and_check_clean();
 }
+
+/// Submission (RFC 6409) as a phone or a desktop client uses it, with the certificate the
+/// first start made (verified here against itself: it is self-signed): STARTTLS on the
+/// submission port and implicit TLS on the other (RFC 8314), AUTH required before MAIL, own
+/// addresses only, local domains only.
+fn submission(runtime: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = dir.path().join("mail");
+    assert!(
+        user_add(&storage, "alice@example.com", "correct horse")
+            .status
+            .success()
+    );
+    let server = Server::start_in(dir, runtime, &[]);
+    let cert = server.storage.join("tls/cert.pem");
+    let key = server.storage.join("tls/key.pem");
+    assert!(cert.is_file());
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&key).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o600);
+    let script = format!(
+        r#"
+import smtplib, ssl, sys
+ctx = ssl.create_default_context(cafile={cert:?})
+msg = b"Subject: submitted\r\n\r\nfrom my phone\r\n"
+with smtplib.SMTP("127.0.0.1", {submission}, timeout=10) as s:
+    s.ehlo("phone.example")
+    assert s.has_extn("starttls") and not s.has_extn("auth"), s.esmtp_features
+    code, text = s.docmd("MAIL", "FROM:<alice@example.com>")
+    assert code == 530 and text.startswith(b"5.7.0"), (code, text)
+    s.starttls(context=ctx)
+    s.ehlo("phone.example")
+    assert s.esmtp_features["auth"].split() == ["PLAIN", "LOGIN"], s.esmtp_features
+    try:
+        s.sendmail("alice@example.com", ["alice@example.com"], msg)
+        sys.exit("mail without AUTH accepted")
+    except smtplib.SMTPSenderRefused as e:
+        assert e.smtp_code == 530, e
+    s.login("alice@example.com", "correct horse")
+    try:
+        s.sendmail("alice@example.com", ["someone@elsewhere.example"], msg)
+        sys.exit("relayed")
+    except smtplib.SMTPRecipientsRefused as e:
+        code, text = e.recipients["someone@elsewhere.example"]
+        assert code == 550 and b"Relaying is not supported" in text, (code, text)
+    assert s.sendmail("alice@example.com", ["alice@example.com"], msg) == {{}}
+with smtplib.SMTP_SSL("127.0.0.1", {submissions}, context=ctx, timeout=10) as s:
+    s.login("alice@example.com", "correct horse")
+    assert s.sendmail("alice@example.com", ["alice@example.com"], msg) == {{}}
+print("ok")
+"#,
+        cert = cert.to_str().unwrap(),
+        submission = server.submission,
+        submissions = server.submissions,
+    );
+    assert_eq!(python(&script).trim(), "ok");
+    let files = read_new(&server.storage, "example.com", "alice");
+    assert_eq!(files.len(), 2);
+    for (_, bytes) in &files {
+        let text = String::from_utf8_lossy(bytes);
+        assert!(text.contains(" with ESMTPSA id "), "{text}");
+        assert!(text.ends_with("from my phone\r\n"), "{text}");
+    }
+    server.stop_and_check_clean();
+}
+
+#[test]
+fn submission_under_smol() {
+    submission("smol");
+}
+
+#[test]
+fn submission_under_mio() {
+    submission("mio");
+}

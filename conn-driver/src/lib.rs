@@ -85,7 +85,7 @@
 mod tls;
 
 pub use rustls;
-pub use tls::{TlsConfigError, TlsMode, server_config_from_pem};
+pub use tls::{ReloadableCert, TlsConfigError, TlsMode, server_config_from_pem};
 
 use std::any::Any;
 use std::collections::{BTreeMap, VecDeque};

@@ -77,6 +77,83 @@ pub fn server_config_from_pem(
     cert_pem: &[u8],
     key_pem: &[u8],
 ) -> Result<Arc<ServerConfig>, TlsConfigError> {
+    let store = Arc::new(ReloadableCert::from_pem(cert_pem, key_pem)?);
+    Ok(Arc::new(store.server_config()))
+}
+
+/// A certificate and key that can be replaced while connections use them: the next handshake
+/// gets the new pair, handshakes already done keep theirs. For a certificate renewed on disk
+/// and re-read on SIGHUP.
+///
+/// ```
+/// use std::sync::Arc;
+/// use conn_driver::ReloadableCert;
+///
+/// let pem = |c: &rcgen::CertifiedKey<rcgen::KeyPair>| {
+///     (c.cert.pem(), c.signing_key.serialize_pem())
+/// };
+/// let (cert, key) = pem(&rcgen::generate_simple_self_signed(vec!["localhost".into()])?);
+/// let store = Arc::new(ReloadableCert::from_pem(cert.as_bytes(), key.as_bytes())?);
+/// let config = store.server_config(); // for every listener
+/// let (cert2, key2) = pem(&rcgen::generate_simple_self_signed(vec!["localhost".into()])?);
+/// store.reload(cert2.as_bytes(), key2.as_bytes())?;
+/// assert!(store.reload(b"junk", key2.as_bytes()).is_err()); // the old pair stays
+/// # let _ = config;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct ReloadableCert {
+    current: std::sync::RwLock<Arc<rustls::sign::CertifiedKey>>,
+}
+
+impl ReloadableCert {
+    /// Reads a certificate chain (leaf first) and its private key from PEM text.
+    pub fn from_pem(cert_pem: &[u8], key_pem: &[u8]) -> Result<Self, TlsConfigError> {
+        Ok(ReloadableCert {
+            current: std::sync::RwLock::new(Arc::new(certified_key(cert_pem, key_pem)?)),
+        })
+    }
+
+    /// Replaces the pair for the handshakes to come; on an error the old one stays.
+    pub fn reload(&self, cert_pem: &[u8], key_pem: &[u8]) -> Result<(), TlsConfigError> {
+        let key = Arc::new(certified_key(cert_pem, key_pem)?);
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = key;
+        Ok(())
+    }
+
+    /// The leaf certificate now in use, DER-encoded (for its fingerprint).
+    pub fn leaf_der(&self) -> Vec<u8> {
+        let current = self.current.read().unwrap_or_else(|e| e.into_inner());
+        current.cert.first().map(|c| c.to_vec()).unwrap_or_default()
+    }
+
+    /// A server configuration (ring provider, TLS 1.2 and 1.3, no client certificates) that
+    /// takes its certificate from this store at every handshake.
+    pub fn server_config(self: &Arc<Self>) -> ServerConfig {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("the ring provider supports the default versions")
+            .with_no_client_auth()
+            .with_cert_resolver(Arc::clone(self) as Arc<dyn rustls::server::ResolvesServerCert>)
+    }
+}
+
+impl rustls::server::ResolvesServerCert for ReloadableCert {
+    fn resolve(
+        &self,
+        _hello: rustls::server::ClientHello<'_>,
+    ) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        Some(Arc::clone(
+            &self.current.read().unwrap_or_else(|e| e.into_inner()),
+        ))
+    }
+}
+
+fn certified_key(
+    cert_pem: &[u8],
+    key_pem: &[u8],
+) -> Result<rustls::sign::CertifiedKey, TlsConfigError> {
     let chain = CertificateDer::pem_slice_iter(cert_pem)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| TlsConfigError(format!("the certificate file is not PEM: {e}")))?;
@@ -87,14 +164,9 @@ pub fn server_config_from_pem(
     }
     let key = PrivateKeyDer::from_pem_slice(key_pem)
         .map_err(|e| TlsConfigError(format!("the key file holds no usable private key: {e}")))?;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| TlsConfigError(e.to_string()))?
-        .with_no_client_auth()
-        .with_single_cert(chain, key)
-        .map_err(|e| TlsConfigError(format!("the certificate and key do not go together: {e}")))?;
-    Ok(Arc::new(config))
+    let provider = rustls::crypto::ring::default_provider();
+    rustls::sign::CertifiedKey::from_der(chain, key, &provider)
+        .map_err(|e| TlsConfigError(format!("the certificate and key do not go together: {e}")))
 }
 
 /// One connection's TLS state.

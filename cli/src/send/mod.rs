@@ -231,16 +231,19 @@ pub(crate) fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
     let stop_round: Arc<StopRound> = Arc::default();
     {
         let (interrupted, stop_round) = (interrupted.clone(), stop_round.clone());
-        crate::serve::watch_signals(move || {
-            interrupted.store(true, Ordering::SeqCst);
-            if let Some(stop) = stop_round
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .as_ref()
-            {
-                stop();
-            }
-        })?;
+        crate::serve::watch_signals(
+            move || {
+                interrupted.store(true, Ordering::SeqCst);
+                if let Some(stop) = stop_round
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .as_ref()
+                {
+                    stop();
+                }
+            },
+            None,
+        )?;
     }
 
     let mut failed_connects = 0;

@@ -11,6 +11,9 @@ use std::time::{Duration, Instant};
 pub struct Server {
     pub child: Child,
     pub port: u16,
+    /// The submission ports: STARTTLS, implicit TLS.
+    pub submission: u16,
+    pub submissions: u16,
     pub storage: PathBuf,
     _dir: tempfile::TempDir,
 }
@@ -26,6 +29,7 @@ impl Server {
     pub fn start_in(dir: tempfile::TempDir, runtime: &str, extra: &[&str]) -> Server {
         let storage = dir.path().join("mail");
         let port = free_port();
+        let (submission, submissions) = (free_port(), free_port());
         // Logs go to a file: a pipe nobody reads fills up and blocks the server.
         let log = std::fs::File::create(dir.path().join("server.log")).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_buzon"))
@@ -41,6 +45,9 @@ impl Server {
             .arg("-s")
             .arg(&storage)
             .args(["--runtime", runtime])
+            // Free ports for the submission listeners, so tests can run side by side.
+            .args(["--submission-port", &submission.to_string()])
+            .args(["--submissions-port", &submissions.to_string()])
             .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::from(log))
@@ -50,6 +57,8 @@ impl Server {
         Server {
             child,
             port,
+            submission,
+            submissions,
             storage,
             _dir: dir,
         }
@@ -71,6 +80,9 @@ impl Server {
             }
             for mailbox in std::fs::read_dir(domain).unwrap() {
                 let tmp = mailbox.unwrap().path().join("tmp");
+                if !tmp.is_dir() {
+                    continue; // tls/cert.pem and the like
+                }
                 assert_eq!(
                     std::fs::read_dir(&tmp).unwrap().count(),
                     0,

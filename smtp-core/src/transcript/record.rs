@@ -47,6 +47,10 @@ impl Recorder {
                 "data_timeout",
                 config.timeouts.data_block.as_secs().to_string(),
             ),
+            ("starttls", config.starttls.to_string()),
+            ("auth", config.auth.offered.to_string()),
+            ("auth_plaintext", config.auth.plaintext.to_string()),
+            ("auth_required", config.auth.required.to_string()),
         ] {
             t.config.push((k.to_owned(), v));
         }
