@@ -25,6 +25,8 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/buzon-interop.XXXXXX")
 passed=0
 failed=0
 server_pid=""
+sub_port=""
+subs_port=""
 bg_pids=()
 
 cleanup() {
@@ -51,7 +53,7 @@ fail() {
 
 # --- tools -------------------------------------------------------------------------------
 have_tools() {
-  command -v swaks >/dev/null && command -v smtp-source >/dev/null &&
+  command -v swaks >/dev/null && command -v smtp-source >/dev/null && command -v curl >/dev/null &&
     command -v openssl >/dev/null && perl -MNet::SSLeay -e 1 2>/dev/null
 }
 
@@ -62,8 +64,8 @@ install_tools() {
   export DEBIAN_FRONTEND=noninteractive
   echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
   # Refresh the package lists only when apt does not know the packages (or the install fails).
-  local pkgs=(swaks postfix openssl libnet-ssleay-perl)
-  if ! apt-cache policy "${pkgs[@]}" 2>/dev/null | grep -c 'Candidate: [0-9]' | grep -qx 4; then
+  local pkgs=(swaks postfix openssl libnet-ssleay-perl libauthen-sasl-perl curl)
+  if ! apt-cache policy "${pkgs[@]}" 2>/dev/null | grep -c 'Candidate: [0-9]' | grep -qx 6; then
     apt-get update -qq
   fi
   if ! apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >"$work/apt.log" 2>&1; then
@@ -71,7 +73,7 @@ install_tools() {
     apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >"$work/apt.log" 2>&1 ||
       { cat "$work/apt.log" >&2; exit 2; }
   fi
-  have_tools || { echo "swaks/smtp-source/openssl/Net::SSLeay still missing after install" >&2; exit 2; }
+  have_tools || { echo "swaks/smtp-source/openssl/curl/Net::SSLeay still missing after install" >&2; exit 2; }
 }
 
 # --- buzon -------------------------------------------------------------------------------
@@ -89,14 +91,18 @@ build_buzon() {
 # shellcheck source=bench/lib.sh
 source "$root/bench/lib.sh"
 
-# start_server RUNTIME STORAGE LOG [extra flags...]: sets $port and $server_pid, 0 when ready.
+# start_server RUNTIME STORAGE LOG [extra flags...]: sets $port (SMTP), $sub_port and $subs_port
+# (submission with STARTTLS and implicit TLS) and $server_pid; 0 when ready.
 start_server() {
   local rt=$1 storage=$2 logf=$3
   shift 3
   for _ in 1 2 3; do
     port=$(free_port)
+    sub_port=$(free_port)
+    subs_port=$(free_port)
     NO_COLOR=1 "$buzon" serve --runtime "$rt" -d localhost -s "$storage" -p "$port" --bind 127.0.0.1 \
-      --hostname interop.test "$@" >"$logf" 2>&1 &
+      --hostname interop.test --submission-port "$sub_port" --submissions-port "$subs_port" \
+      "$@" >"$logf" 2>&1 &
     server_pid=$!
     local i
     for i in $(seq 1 100); do
@@ -303,6 +309,65 @@ run_tls() {
   server_pid=""
 }
 
+# (l)-(o) accounts and submission: `buzon user add`, then swaks --auth PLAIN and LOGIN over
+# STARTTLS on the submission port, curl --ssl-reqd with a login, and a wrong password refused.
+# The certificate is the one the first start made; curl verifies it (--cacert), swaks does not.
+run_auth() {
+  local rt=$1 dir=$work/auth-$1
+  local storage=$dir/mail logf=$dir/server.log l f box
+  mkdir -p "$dir"
+  box=$storage/localhost/alice/new
+  if ! echo 'interop secret' | "$buzon" user add alice@localhost -s "$storage" >"$dir/user.log" 2>&1; then
+    fail "$rt: (l) buzon user add" "" "$dir/user.log"
+    return
+  fi
+  if ! start_server "$rt" "$storage" "$logf"; then
+    fail "$rt: (l) server with accounts starts" "" "$logf"
+    return
+  fi
+  local mech n=0
+  for mech in PLAIN LOGIN; do
+    n=$((n + 1))
+    l=$work/$rt-auth-$mech.log
+    if timeout 60 swaks --server "127.0.0.1:$sub_port" --tls --auth "$mech" \
+        --auth-user alice@localhost --auth-password 'interop secret' --helo interop.client \
+        --from alice@localhost --to alice@localhost --header "Subject: auth $mech" \
+        --timeout 30 >"$l" 2>&1 && grep -q '^<~  235 ' "$l" &&
+      [ "$(count_files "$box")" = "$n" ] && grep -lq "Subject: auth $mech" "$box"/* &&
+      grep -q ' with ESMTPSA id ' "$(grep -l "Subject: auth $mech" "$box"/*)"; then
+      pass "$rt: (l/m) swaks --tls --auth $mech submits on port $sub_port (Received: with ESMTPSA)"
+    else
+      fail "$rt: (l/m) swaks --auth $mech" "" "$l"
+    fi
+  done
+  l=$work/$rt-curl.log
+  printf 'From: alice@localhost\r\nTo: alice@localhost\r\nSubject: via curl\r\n\r\nhello\r\n' >"$dir/curl-msg.txt"
+  if timeout 60 curl -sS --ssl-reqd --cacert "$storage/tls/cert.pem" \
+      --url "smtp://127.0.0.1:$sub_port" --user 'alice@localhost:interop secret' \
+      --mail-from alice@localhost --mail-rcpt alice@localhost \
+      --upload-file "$dir/curl-msg.txt" >"$l" 2>&1 &&
+    f=$(grep -l 'Subject: via curl' "$box"/* 2>/dev/null | head -n1) && [ -n "$f" ]; then
+    pass "$rt: (n) curl --ssl-reqd with a login submits, the self-signed certificate verified"
+  else
+    fail "$rt: (n) curl --ssl-reqd" "" "$l"
+  fi
+  l=$work/$rt-auth-wrong.log
+  local before
+  before=$(count_files "$box")
+  timeout 60 swaks --server "127.0.0.1:$sub_port" --tls --auth PLAIN \
+    --auth-user alice@localhost --auth-password wrong --helo interop.client \
+    --from alice@localhost --to alice@localhost --timeout 30 >"$l" 2>&1 || true
+  if grep -Eq '^<~\* +535 5\.7\.8' "$l" && [ "$(count_files "$box")" = "$before" ] &&
+    ! grep -q 'wrong' "$logf"; then
+    pass "$rt: (o) a wrong password gets 535 5.7.8, nothing is stored, the log has no password"
+  else
+    fail "$rt: (o) wrong password" "expected 535 5.7.8" "$l"
+  fi
+  kill -TERM "$server_pid" 2>/dev/null || true
+  wait "$server_pid" 2>/dev/null || true
+  server_pid=""
+}
+
 # (h) `buzon send` through Postfix's smtp-sink: 200 rows, every one accepted.
 run_send() {
   local rt=$1 dir=$work/send-$1 sink_port sink_pid l i
@@ -339,6 +404,7 @@ for rt in $runtimes; do
   run_runtime "$rt"
   run_send "$rt"
   run_tls "$rt"
+  run_auth "$rt"
 done
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]

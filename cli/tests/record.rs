@@ -79,3 +79,73 @@ print("ok")
         "{stdout}"
     );
 }
+
+/// A recorded session with logins keeps the passwords out (PLAIN on the AUTH line, LOGIN in
+/// answer to the challenges, a wrong one and a right one), and still replays identically.
+#[test]
+fn recorded_logins_keep_the_password_out_and_replay() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = dir.path().join("mail");
+    assert!(
+        common::user_add(&storage, "alice@example.com", "s3cret-pw")
+            .status
+            .success()
+    );
+    // Not inside `dir`, which goes with the server when it stops.
+    let rec_dir = tempfile::tempdir().unwrap();
+    let rec = rec_dir.path().to_path_buf();
+    let server = Server::start_in(
+        dir,
+        "smol",
+        &[
+            "--record",
+            rec.to_str().unwrap(),
+            "--allow-plaintext-auth-on-loopback",
+        ],
+    );
+    let script = format!(
+        r#"
+import smtplib
+for mechanism, password in [("PLAIN", "wrong-pw"), ("LOGIN", "s3cret-pw"), ("PLAIN", "s3cret-pw")]:
+    with smtplib.SMTP("127.0.0.1", {port}, timeout=10) as s:
+        s.ehlo("rec.example")
+        s.user, s.password = "alice@example.com", password
+        try:
+            code, _ = s.auth(mechanism, getattr(s, "auth_" + mechanism.lower()), initial_response_ok=True)
+        except smtplib.SMTPAuthenticationError as e:
+            code = e.smtp_code
+        assert code == (535 if password == "wrong-pw" else 235), code
+print("ok")
+"#,
+        port = server.port
+    );
+    assert_eq!(python(&script).trim(), "ok");
+    server.stop_and_check_clean();
+    let files: Vec<_> = std::fs::read_dir(&rec)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(files.len(), 3, "{files:?}");
+    for file in &files {
+        let text = std::fs::read_to_string(file).unwrap();
+        for secret in ["s3cret-pw", "wrong-pw"] {
+            let b64 = python(&format!(
+                "import base64; print(base64.b64encode(b'{secret}').decode().rstrip('='))"
+            ));
+            assert!(!text.contains(secret), "{secret} in:\n{text}");
+            assert!(!text.contains(b64.trim()), "{secret} (base64) in:\n{text}");
+            let plain = python(&format!(
+                "import base64; print(base64.b64encode(b'\\0alice@example.com\\0{secret}').decode())"
+            ));
+            assert!(!text.contains(plain.trim()), "{secret} (PLAIN) in:\n{text}");
+        }
+        assert!(text.contains("! decide auth = "), "{text}");
+        let out = Command::new(env!("CARGO_BIN_EXE_buzon"))
+            .arg("replay")
+            .arg(file)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{stdout}\n{text}");
+    }
+}
