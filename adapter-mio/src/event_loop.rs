@@ -89,6 +89,8 @@ pub(crate) struct EventLoop<H: Handler> {
     limits: Arc<Limits>,
     /// Most bytes read from one connection per step.
     budget: usize,
+    /// TLS for connections given to [`Connections`](crate::Connections) (the client side).
+    outbound_tls: Option<conn_driver::TlsMode>,
     grace: Duration,
     max_connections: Option<usize>,
     pool: Pool<H>,
@@ -144,6 +146,7 @@ impl<H: Handler> EventLoop<H> {
             scratch: vec![0; READ_CHUNK.min(budget)],
             limits: Arc::new(limits),
             budget,
+            outbound_tls: opts.tls.clone(),
             grace: opts.grace,
             max_connections: opts.max_connections.map(|n| n.max(1)),
             pool,
@@ -407,7 +410,8 @@ impl<H: Handler> EventLoop<H> {
             self.register(&mut stream).map(|token| (token, stream))
         });
         let now = Instant::now();
-        let mut driver = Connection::new(session, handler, Arc::clone(&self.limits), now);
+        let tls = self.outbound_tls.clone();
+        let mut driver = Connection::with_tls(session, handler, Arc::clone(&self.limits), tls, now);
         let (token, stream) = match registered {
             Ok(registered) => registered,
             Err(e) => {

@@ -170,9 +170,10 @@ pub struct Options {
     /// it still lingers for the peer's EOF. `None` (the default) means no limit; `Some(0)` is
     /// treated as `Some(1)`. Ignored by [`Connections`], which drives every stream it is given.
     pub max_connections: Option<usize>,
-    /// TLS for the accepted connections: implicit from the first byte, or STARTTLS when the
-    /// session asks for it. `None` (the default): plain only. Not used for connections the
-    /// caller connected itself.
+    /// TLS for the connections: implicit from the first byte, or STARTTLS when the session
+    /// asks for it. For a server, the listeners' own modes take its place; for connections
+    /// the caller connected itself (client sessions) it is their mode, one of the
+    /// `TlsMode::Client*` ones. `None` (the default): plain only.
     pub tls: Option<conn_driver::TlsMode>,
 }
 

@@ -109,6 +109,7 @@ pub(crate) async fn outbound<H: Handler>(
     handler: H,
     stop: Shutdown,
     limits: Arc<Limits>,
+    tls: Option<conn_driver::TlsMode>,
 ) -> Outcome<H> {
     let peer = match &stream {
         Ok(stream) => stream.get_ref().peer_addr().ok(),
@@ -116,7 +117,7 @@ pub(crate) async fn outbound<H: Handler>(
     };
     let span = tracing::debug_span!("conn", peer = %DisplayPeer(peer), outbound = true);
     let task = async move {
-        let mut conn = Connection::new(session, handler, limits, Instant::now());
+        let mut conn = Connection::with_tls(session, handler, limits, tls, Instant::now());
         match stream {
             Ok(stream) => {
                 set_nodelay(&stream);

@@ -156,9 +156,10 @@ pub struct Options {
     /// [`drive_connection`]). `None` (the default) means
     /// [`std::thread::available_parallelism`]; `Some(0)` is treated as `Some(1)`.
     pub threads: Option<usize>,
-    /// TLS for the accepted connections: implicit from the first byte, or STARTTLS when the
-    /// session asks for it. `None` (the default): plain only. Not used for connections the
-    /// caller connected itself.
+    /// TLS for the connections: implicit from the first byte, or STARTTLS when the session
+    /// asks for it. For a server, the listeners' own modes take its place; for connections
+    /// the caller connected itself (client sessions) it is their mode, one of the
+    /// `TlsMode::Client*` ones. `None` (the default): plain only.
     pub tls: Option<conn_driver::TlsMode>,
 }
 
@@ -575,6 +576,7 @@ pub fn drive_connection<H: Handler>(
         handler,
         shutdown.clone(),
         opts.limits(),
+        opts.tls.clone(),
     )
 }
 
@@ -644,6 +646,7 @@ pub fn run_connections<H: Handler>(
                 handler,
                 shutdown.clone(),
                 limits.clone(),
+                opts.tls.clone(),
             ))
         })
         .collect();

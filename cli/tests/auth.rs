@@ -204,3 +204,110 @@ fn submission_under_smol() {
 fn submission_under_mio() {
     submission("mio");
 }
+
+/// `buzon send` through buzon's own submission listeners: STARTTLS with AUTH, implicit TLS,
+/// and the failures a user meets (a wrong password, a certificate nobody vouches for) as one
+/// line each, with no row marked sent.
+fn send_through_submission(runtime: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = dir.path().join("mail");
+    assert!(
+        user_add(&storage, "alice@example.com", "correct horse")
+            .status
+            .success()
+    );
+    let server = Server::start_in(dir, runtime, &[]);
+    let cert = server.storage.join("tls/cert.pem");
+    let work = tempfile::tempdir().unwrap();
+    let csv = work.path().join("rows.csv");
+    std::fs::write(
+        &csv,
+        "email,name\nalice@example.com,Alice\nalice@example.com,Again\n",
+    )
+    .unwrap();
+    let tmpl = work.path().join("t.tmpl");
+    std::fs::write(
+        &tmpl,
+        "From: alice@example.com\nTo: {{ name }} <{{ email }}>\nSubject: hi {{ name }}\n\nhello\n",
+    )
+    .unwrap();
+    let send = |port: u16, password: &str, extra: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_buzon"))
+            .arg("send")
+            .arg("--csv")
+            .arg(&csv)
+            .arg("--template")
+            .arg(&tmpl)
+            .args(["--server", &format!("127.0.0.1:{port}"), "--no-dry-run"])
+            .args(["--user", "alice@example.com", "--runtime", runtime])
+            .args(extra)
+            .env("BUZON_SMTP_PASSWORD", password)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let ca = ["--ca-file", cert.to_str().unwrap()];
+    let (code, _, err) = send(
+        server.submission,
+        "wrong",
+        &[&["--tls", "starttls"][..], &ca].concat(),
+    );
+    assert_eq!(code, Some(2), "{err}");
+    assert_eq!(
+        err.trim(),
+        format!(
+            "buzon: error: 127.0.0.1:{}: login refused: 535 5.7.8 Authentication credentials invalid (STARTTLS); nothing was sent",
+            server.submission
+        )
+    );
+    let (code, _, err) = send(server.submission, "correct horse", &["--tls", "starttls"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.trim().ends_with("TLS handshake failed: invalid peer certificate: UnknownIssuer (STARTTLS); nothing was sent"),
+        "{err}"
+    );
+    assert!(read_new(&server.storage, "example.com", "alice").is_empty());
+    // Both rows are still to send: the failures journalled nothing.
+    let (code, out, err) = send(
+        server.submission,
+        "correct horse",
+        &[&["--tls", "starttls"][..], &ca].concat(),
+    );
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains("sent 2,"), "{out}");
+    // A fresh run (the journal says both rows went), now over implicit TLS.
+    for f in std::fs::read_dir(work.path()).unwrap() {
+        let p = f.unwrap().path();
+        if p.to_string_lossy().contains(".journal") {
+            std::fs::remove_file(p).unwrap();
+        }
+    }
+    let (code, out, err) = send(
+        server.submissions,
+        "correct horse",
+        &[&["--tls", "implicit"][..], &ca].concat(),
+    );
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains("sent 2,"), "{out}");
+    let files = read_new(&server.storage, "example.com", "alice");
+    assert_eq!(files.len(), 4);
+    for (_, bytes) in &files {
+        let text = String::from_utf8_lossy(bytes);
+        assert!(text.contains(" with ESMTPSA id "), "{text}");
+    }
+    server.stop_and_check_clean();
+}
+
+#[test]
+fn send_through_submission_under_smol() {
+    send_through_submission("smol");
+}
+
+#[test]
+fn send_through_submission_under_mio() {
+    send_through_submission("mio");
+}

@@ -104,6 +104,8 @@ fn start_slow_send(csv: &Path, tmpl: &Path, port: u16) -> std::process::Child {
             "--no-dry-run",
             "--rate",
             "200/s",
+            "--tls",
+            "none",
         ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())

@@ -295,7 +295,7 @@ pub struct Connection<H: Handler> {
     /// and a plain connection should not carry that room (idle sessions are counted in KiB).
     tls: Option<Box<TlsTransport>>,
     /// The configuration for a session that asks for TLS (STARTTLS).
-    starttls: Option<Arc<rustls::ServerConfig>>,
+    starttls: Option<tls::End>,
     /// The session asked for TLS: its reply is flushed, everything the peer sends until then is
     /// dropped, then the handshake starts.
     upgrading: bool,
@@ -354,12 +354,9 @@ impl<H: Handler> Connection<H> {
             upgrading: false,
             fatal: None,
         };
-        match tls {
-            Some(TlsMode::StartTls(config)) => conn.starttls = Some(config),
-            Some(TlsMode::Implicit(config)) => match TlsTransport::new(config) {
-                Ok(transport) => conn.tls = Some(Box::new(transport)),
-                Err(e) => conn.fail(e),
-            },
+        match tls.map(TlsMode::into_end) {
+            Some((end, false)) => conn.starttls = Some(end),
+            Some((end, true)) => conn.begin_tls(end),
             None => {}
         }
         conn.settle(now);
@@ -599,8 +596,13 @@ impl<H: Handler> Connection<H> {
         match self.phase {
             Phase::Open => {
                 let wants = self.parts.as_ref().is_some_and(|(_, s)| s.wants_input());
+                let handshaking = self.tls.as_ref().is_some_and(|t| t.is_handshaking());
                 if self.upgrading {
                     // Read (and drop) what the peer sends before the handshake.
+                    self.read_buffer()
+                } else if handshaking && !self.eof && self.fatal.is_none() {
+                    // The handshake is the transport's business: read it whatever the session
+                    // wants (it hears of TLS only once the handshake is done).
                     self.read_buffer()
                 } else if self.eof || !wants || self.fatal.is_some() || self.is_backed_up() {
                     0
@@ -781,6 +783,11 @@ impl<H: Handler> Connection<H> {
             self.start_tls();
         }
         self.pump(now);
+        // A client asks for TLS after reading the server's yes, with nothing of its own left
+        // to send: the handshake starts now, not at the next event.
+        if self.upgrading && self.pending() == 0 {
+            self.start_tls();
+        }
         // EOF comes after every byte before it: deliver it only once the session has taken all
         // of the kept input it will take, i.e. no answer is outstanding and the last pump was
         // not held back by unsent output. Commands pipelined right before the EOF are answered.
@@ -856,8 +863,16 @@ impl<H: Handler> Connection<H> {
             ));
             return;
         };
-        match TlsTransport::new(config) {
-            Ok(transport) => self.tls = Some(Box::new(transport)),
+        self.begin_tls(config);
+    }
+
+    /// Switches to TLS now; a client's first flight (its ClientHello) is queued at once.
+    fn begin_tls(&mut self, end: tls::End) {
+        match TlsTransport::new(end) {
+            Ok(mut transport) => {
+                transport.drain(&mut self.output);
+                self.tls = Some(Box::new(transport));
+            }
             Err(e) => self.fail(e),
         }
     }

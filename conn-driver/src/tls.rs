@@ -1,46 +1,78 @@
-//! The TLS transport: rustls's server connection, which is sans-IO already, between the socket's
-//! bytes and the session's plaintext. One implementation for every runtime and protocol.
+//! The TLS transport: rustls's connection (server or client side), which is sans-IO already,
+//! between the socket's bytes and the session's plaintext. One implementation for every runtime
+//! and protocol.
 
 use std::fmt;
 use std::io::{self, Read as _, Write as _};
 use std::sync::Arc;
 
-use rustls::{ProtocolVersion, ServerConfig, ServerConnection};
+use rustls::pki_types::ServerName;
+use rustls::{ClientConfig, ClientConnection, ProtocolVersion, ServerConfig, ServerConnection};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use session_api::TlsInfo;
 
-/// How a listener's connections use TLS.
+/// How a connection uses TLS: a listener's connections (the server side) or a connection we
+/// opened (the client side, as `buzon send` does).
 #[derive(Clone)]
+#[non_exhaustive]
 pub enum TlsMode {
     /// Plain at first; the session may ask for TLS (`STARTTLS`).
     StartTls(Arc<ServerConfig>),
     /// TLS from the first byte (SMTP submission on 465, IMAPS, NNTPS).
     Implicit(Arc<ServerConfig>),
+    /// Client side, plain at first: the session asks for TLS after the server said yes to its
+    /// STARTTLS; the server's certificate must be valid for the name.
+    ClientStartTls(Arc<ClientConfig>, ServerName<'static>),
+    /// Client side, TLS from the first byte.
+    ClientImplicit(Arc<ClientConfig>, ServerName<'static>),
 }
 
 impl TlsMode {
     /// Whether this mode starts with TLS.
     pub fn is_implicit(&self) -> bool {
-        matches!(self, TlsMode::Implicit(_))
+        matches!(self, TlsMode::Implicit(_) | TlsMode::ClientImplicit(..))
     }
+
+    /// The end of the TLS session this mode makes, and whether it starts at once.
+    pub(crate) fn into_end(self) -> (End, bool) {
+        match self {
+            TlsMode::StartTls(c) => (End::Server(c), false),
+            TlsMode::Implicit(c) => (End::Server(c), true),
+            TlsMode::ClientStartTls(c, name) => (End::Client(c, name), false),
+            TlsMode::ClientImplicit(c, name) => (End::Client(c, name), true),
+        }
+    }
+}
+
+/// Which end of a TLS session a connection is, with its configuration.
+#[derive(Clone)]
+pub(crate) enum End {
+    Server(Arc<ServerConfig>),
+    Client(Arc<ClientConfig>, ServerName<'static>),
 }
 
 impl fmt::Debug for TlsMode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            TlsMode::StartTls(_) => "StartTls",
-            TlsMode::Implicit(_) => "Implicit",
-        })
+        match self {
+            TlsMode::StartTls(_) => f.write_str("StartTls"),
+            TlsMode::Implicit(_) => f.write_str("Implicit"),
+            TlsMode::ClientStartTls(_, name) => write!(f, "ClientStartTls({})", name.to_str()),
+            TlsMode::ClientImplicit(_, name) => write!(f, "ClientImplicit({})", name.to_str()),
+        }
     }
 }
 
 impl PartialEq for TlsMode {
-    /// The same mode with the same configuration object.
+    /// The same mode with the same configuration object (and server name).
     fn eq(&self, other: &Self) -> bool {
         match (self, other) {
             (TlsMode::StartTls(a), TlsMode::StartTls(b))
             | (TlsMode::Implicit(a), TlsMode::Implicit(b)) => Arc::ptr_eq(a, b),
+            (TlsMode::ClientStartTls(a, x), TlsMode::ClientStartTls(b, y))
+            | (TlsMode::ClientImplicit(a, x), TlsMode::ClientImplicit(b, y)) => {
+                Arc::ptr_eq(a, b) && x == y
+            }
             _ => false,
         }
     }
@@ -171,7 +203,7 @@ fn certified_key(
 
 /// One connection's TLS state.
 pub(crate) struct TlsTransport {
-    conn: ServerConnection,
+    conn: rustls::Connection,
     /// The handshake's end has been reported.
     told: bool,
     /// `close_notify` has been queued.
@@ -181,8 +213,15 @@ pub(crate) struct TlsTransport {
 }
 
 impl TlsTransport {
-    pub(crate) fn new(config: Arc<ServerConfig>) -> io::Result<Self> {
-        let mut conn = ServerConnection::new(config).map_err(io::Error::other)?;
+    pub(crate) fn new(end: End) -> io::Result<Self> {
+        let mut conn: rustls::Connection = match end {
+            End::Server(config) => ServerConnection::new(config)
+                .map_err(io::Error::other)?
+                .into(),
+            End::Client(config, name) => ClientConnection::new(config, name)
+                .map_err(io::Error::other)?
+                .into(),
+        };
         // The driver bounds its own output and moves every record out at once, so rustls's
         // limit on buffered plaintext (which would make writes partial before the handshake
         // ends) is not needed.
@@ -217,6 +256,11 @@ impl TlsTransport {
             closed |= state.peer_has_closed();
         }
         Ok(closed)
+    }
+
+    /// True until the handshake is done.
+    pub(crate) fn is_handshaking(&self) -> bool {
+        self.conn.is_handshaking()
     }
 
     /// Encrypts plaintext for the peer (buffered by rustls until the handshake is done).
@@ -262,7 +306,10 @@ impl TlsTransport {
             .negotiated_cipher_suite()
             .map(|suite| format!("{:?}", suite.suite()))
             .unwrap_or_default();
-        let server_name = self.conn.server_name().map(str::to_owned);
+        let server_name = match &self.conn {
+            rustls::Connection::Server(c) => c.server_name().map(str::to_owned),
+            rustls::Connection::Client(_) => None,
+        };
         Some(TlsInfo::new(version, cipher, server_name))
     }
 }

@@ -19,7 +19,8 @@ pub enum Item {
     Eof,
     /// The transport becomes TLS here (after the server's yes to STARTTLS): what the client
     /// pipelined after STARTTLS is dropped, as the driver does, and the session hears
-    /// `handle_tls`. The lines that follow are the plaintext inside TLS.
+    /// `handle_tls`. The lines that follow are the plaintext inside TLS. As the first item: a
+    /// connection that is TLS from the first byte.
     Tls,
 }
 

@@ -130,7 +130,8 @@ pub fn test_tls_info() -> TlsInfo {
 ///
 /// The loop is the driver's, without sockets: input the session did not consume is kept and
 /// offered again after each answer; `@ tls` drops what the peer pipelined before the switch
-/// (as `conn_driver` does, RFC 3207 section 4.2) and calls `handle_tls`; `@ eof` is delivered
+/// (as `conn_driver` does, RFC 3207 section 4.2) and calls `handle_tls` (as the first item it
+/// stands for an implicit-TLS connection: `handle_tls` before anything else); `@ eof` is delivered
 /// only after everything before it was offered. Before each write of the peer, the session
 /// must have sent exactly the lines above it.
 pub fn replay<S: Session, H: Host<S>>(
@@ -187,8 +188,14 @@ pub fn replay<S: Session, H: Host<S>>(
                 i += 1;
             }
             (Item::Tls, _) => {
-                r.drive(&[]);
-                r.upgrade();
+                if i == 0 {
+                    // Before anything else: TLS from the first byte (an implicit-TLS port).
+                    r.session.handle_tls(&test_tls_info(), r.now);
+                    r.log.note("tls (implicit)");
+                } else {
+                    r.drive(&[]);
+                    r.upgrade();
+                }
                 i += 1;
             }
             (Item::Eof, _) => {

@@ -15,7 +15,7 @@ use mailmerge::{RenderContext, Row, Template};
 use session_api::{Completion, Handler, Work};
 use smtp_core::Reply;
 use smtp_core::address::{parse_forward_path, parse_reverse_path};
-use smtp_core::client::{ClientEvent, ClientSession, Failure, JobId, Message};
+use smtp_core::client::{ClientEvent, ClientSession, CloseReason, Failure, JobId, Message};
 
 use super::journal::Journal;
 use super::report::{Report, Status};
@@ -43,6 +43,9 @@ pub(crate) struct Campaign {
     pub state: Mutex<State>,
     /// Minimum spacing between message starts (`--rate`).
     pub interval: Option<Duration>,
+    /// Why the run must stop: a connection could not be made secure, or the login was
+    /// refused (the same for every connection).
+    pub fatal: Mutex<Option<String>>,
 }
 
 /// The mutable part of a [`Campaign`].
@@ -133,6 +136,8 @@ fn status_word(s: Status) -> &'static str {
 /// One connection's host.
 pub(crate) struct SendHandler {
     campaign: Arc<Campaign>,
+    /// The session said Ready: TLS and the login, if any, are done.
+    ready: bool,
     in_flight: BTreeMap<JobId, InFlight>,
     /// A rate-limited start found its row unusable: feed the next one after the completion.
     wants_feed: bool,
@@ -154,6 +159,7 @@ impl SendHandler {
     pub(crate) fn new(campaign: Arc<Campaign>) -> Self {
         SendHandler {
             campaign,
+            ready: false,
             in_flight: BTreeMap::new(),
             wants_feed: false,
             waiting_for_slot: false,
@@ -402,7 +408,21 @@ impl Handler for SendHandler {
             ClientEvent::Greeting(r) if !r.is_positive() => {
                 tracing::warn!(reply = %one_line(&r), "server refused the connection");
             }
-            ClientEvent::Closed(reason) => tracing::debug!(?reason, "connection closed"),
+            ClientEvent::Ready(_) => self.ready = true,
+            ClientEvent::Closed(reason) => {
+                tracing::debug!(?reason, "connection closed");
+                let why = match reason {
+                    CloseReason::AuthFailed(r) => Some(format!("login refused: {}", one_line(&r))),
+                    CloseReason::StartTlsRefused(r) => {
+                        Some(format!("STARTTLS refused: {}", one_line(&r)))
+                    }
+                    CloseReason::Insecure(why) => Some(why.to_owned()),
+                    _ => None,
+                };
+                if let Some(why) = why {
+                    self.campaign.set_fatal(why);
+                }
+            }
             _ => {}
         }
         None
@@ -430,6 +450,34 @@ impl Handler for SendHandler {
             .collect();
         for job in jobs {
             self.failed(job, Failure::ConnectionLost, None);
+        }
+    }
+}
+
+impl Campaign {
+    /// Stops the run with `why` (the first reason wins).
+    pub(crate) fn set_fatal(&self, why: String) {
+        let mut fatal = self.fatal.lock().unwrap_or_else(|e| e.into_inner());
+        fatal.get_or_insert(why);
+    }
+
+    /// Why the run must stop, if it must.
+    pub(crate) fn fatal(&self) -> Option<String> {
+        self.fatal.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+/// A connection that ended in error before it was ready failed its TLS handshake (a
+/// certificate that does not verify, a server that does not speak TLS): that stops the run.
+pub(crate) fn note_setup_failures(ended: impl Iterator<Item = conn_driver::Ended<SendHandler>>) {
+    for e in ended {
+        if let Some(error) = &e.error
+            && !e.handler.ready
+            && error.kind() == std::io::ErrorKind::InvalidData
+        {
+            e.handler
+                .campaign
+                .set_fatal(format!("TLS handshake failed: {error}"));
         }
     }
 }

@@ -17,6 +17,7 @@ macro_rules! outln {
 mod dispatch;
 mod journal;
 mod report;
+mod security;
 
 use std::collections::VecDeque;
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
@@ -100,6 +101,8 @@ pub(crate) struct SendArgs {
     /// Event loop.
     #[arg(long, value_enum, default_value_t = Runtime::Smol)]
     runtime: Runtime,
+    #[command(flatten)]
+    security: security::SecurityArgs,
 }
 
 pub(crate) fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
@@ -195,6 +198,8 @@ pub(crate) fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let server = resolve(&args.server)?;
+    let host = host_of(&args.server);
+    let security = args.security.resolve(host)?;
     let results_path = args
         .results
         .clone()
@@ -225,6 +230,7 @@ pub(crate) fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
             report,
         )),
         interval,
+        fatal: Mutex::new(None),
     });
 
     let interrupted = Arc::new(AtomicBool::new(false));
@@ -268,6 +274,8 @@ pub(crate) fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
                     let _ = stream.set_nodelay(true);
                     let mut config = ClientConfig::new(helo.clone());
                     config.pipelining = true;
+                    config.starttls = security.starttls;
+                    config.login = security.login.clone();
                     let session = ClientSession::new(config, Instant::now());
                     conns.push((stream, session, SendHandler::new(campaign.clone())));
                 }
@@ -286,7 +294,20 @@ pub(crate) fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
             continue;
         }
         failed_connects = 0;
-        drive(args.runtime, conns, &stop_round)?;
+        drive(args.runtime, conns, &stop_round, security.tls.clone())?;
+        // A connection that could not be made secure, or a refused login: every connection
+        // would fare the same, so stop with the reason; the rows stay unsent in the journal.
+        if let Some(why) = campaign.fatal() {
+            campaign.progress.finish_and_clear();
+            let mut st = campaign.lock();
+            st.journal.sync()?;
+            bail!(
+                "{}: {} ({}); nothing was sent",
+                args.server,
+                why,
+                security.describe
+            );
+        }
     }
     campaign.progress.finish_and_clear();
 
@@ -350,6 +371,7 @@ fn drive(
     runtime: Runtime,
     conns: Vec<(TcpStream, ClientSession, SendHandler)>,
     stop_round: &StopRound,
+    tls: Option<conn_driver::TlsMode>,
 ) -> anyhow::Result<()> {
     match runtime {
         Runtime::Smol => {
@@ -363,17 +385,24 @@ fn drive(
             // with two).
             let opts = adapter_smol::Options {
                 threads: Some(1),
+                tls,
                 ..Default::default()
             };
-            adapter_smol::run_connections(conns, shutdown, opts).context("smol runtime")?;
+            let ended =
+                adapter_smol::run_connections(conns, shutdown, opts).context("smol runtime")?;
+            dispatch::note_setup_failures(ended.into_iter().flatten());
         }
         Runtime::Mio => {
-            let driver = adapter_mio::Connections::new(conns, adapter_mio::Options::default())
-                .context("mio runtime")?;
+            let opts = adapter_mio::Options {
+                tls,
+                ..Default::default()
+            };
+            let driver = adapter_mio::Connections::new(conns, opts).context("mio runtime")?;
             let trigger = driver.shutdown_handle();
             *stop_round.lock().unwrap_or_else(|e| e.into_inner()) =
                 Some(Box::new(move || trigger.trigger()));
-            driver.run().context("mio runtime")?;
+            let ended = driver.run().context("mio runtime")?;
+            dispatch::note_setup_failures(ended.into_iter().flatten());
         }
     }
     *stop_round.lock().unwrap_or_else(|e| e.into_inner()) = None;
@@ -518,4 +547,10 @@ fn progress_bar(len: u64) -> ProgressBar {
         bar.set_style(style);
     }
     bar
+}
+
+/// The host part of `host:port` (without the brackets of an IPv6 address), for TLS.
+fn host_of(server: &str) -> &str {
+    let host = server.rsplit_once(':').map_or(server, |(h, _)| h);
+    host.trim_start_matches('[').trim_end_matches(']')
 }

@@ -186,6 +186,12 @@ pub fn send(csv: &Path, tmpl: &Path, port: u16, extra: &[&str]) -> std::process:
             "--helo",
             "sender.test",
         ])
+        // Plain unless the test is about TLS: the server's certificate is self-signed.
+        .args(if extra.contains(&"--tls") {
+            &[][..]
+        } else {
+            &["--tls", "none"][..]
+        })
         .args(extra)
         .output()
         .unwrap()

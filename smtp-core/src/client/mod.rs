@@ -1,6 +1,7 @@
 //! The client session: one SMTP connection seen from the sending side (RFC 5321 section 3).
 
 mod extensions;
+mod security;
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -14,6 +15,7 @@ use crate::dot::DotEncoder;
 use crate::reply::{self, Parsed};
 
 pub use extensions::Extensions;
+pub use security::{ClientLogin, StartTls};
 
 /// Settings of a client session.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,6 +31,10 @@ pub struct ClientConfig {
     pub chunking: bool,
     /// Longest reply line accepted; longer ones end the session as a protocol error.
     pub max_reply_line: usize,
+    /// When to ask for TLS with STARTTLS (RFC 3207). Default: whenever the server offers it.
+    pub starttls: StartTls,
+    /// Log in with these after TLS (RFC 4954); a password is never sent without TLS.
+    pub login: Option<ClientLogin>,
 }
 
 impl ClientConfig {
@@ -40,6 +46,8 @@ impl ClientConfig {
             pipelining: true,
             chunking: true,
             max_reply_line: 4096,
+            starttls: StartTls::IfOffered,
+            login: None,
         }
     }
 }
@@ -190,6 +198,13 @@ pub enum CloseReason {
     Timeout,
     /// The server broke the protocol.
     Protocol(&'static str),
+    /// The connection could not be made secure as configured (no STARTTLS where it is
+    /// required, no AUTH mechanism we speak, a password that would go out in the clear).
+    Insecure(&'static str),
+    /// The server refused our login (a 535, or any other answer to AUTH).
+    AuthFailed(Reply),
+    /// The server refused STARTTLS where it was required.
+    StartTlsRefused(Reply),
 }
 
 /// What the next reply answers.
@@ -205,6 +220,13 @@ enum Expect {
     End,
     Rset,
     Quit,
+    /// The 220 to STARTTLS.
+    StartTls,
+    /// The end of an AUTH exchange (235), or a 334 asking for PLAIN's response.
+    AuthDone,
+    /// LOGIN's 334 asking for the user name, then for the password.
+    AuthUser,
+    AuthPassword,
 }
 
 /// The message in flight.
@@ -269,6 +291,18 @@ pub struct ClientSession {
     idle_reported: bool,
     deadline: Option<Deadline>,
     closed: bool,
+    /// The connection is TLS (implicit, or after STARTTLS).
+    tls: bool,
+    /// STARTTLS was accepted: the driver has to switch before anything more is read.
+    awaiting_tls: bool,
+    /// `poll_upgrade` has yet to say so.
+    upgrade: bool,
+    /// The server's extensions while STARTTLS or AUTH is under way.
+    pending_ext: Option<Extensions>,
+    /// AUTH succeeded.
+    logged_in: bool,
+    /// Why the session is closing, once set up failed; reported after QUIT.
+    setup_failed: Option<CloseReason>,
 }
 
 impl ClientSession {
@@ -287,6 +321,12 @@ impl ClientSession {
             idle_reported: false,
             deadline: None,
             closed: false,
+            tls: false,
+            awaiting_tls: false,
+            upgrade: false,
+            pending_ext: None,
+            logged_in: false,
+            setup_failed: None,
         };
         s.arm_timer(now);
         s
@@ -333,7 +373,7 @@ impl ClientSession {
     /// Offers bytes from the server; returns how many were consumed (whole replies only).
     pub fn handle_input(&mut self, input: &[u8], now: Instant) -> usize {
         let mut used = 0;
-        while !self.closed && used < input.len() {
+        while !self.closed && !self.awaiting_tls && used < input.len() {
             match reply::parse(&input[used..], self.config.max_reply_line) {
                 Parsed::Complete(reply, n) => {
                     used += n;
@@ -355,7 +395,8 @@ impl ClientSession {
             return;
         }
         if self.expect.front() == Some(&Expect::Quit) {
-            self.close(CloseReason::Quit);
+            let reason = self.setup_failed.take().unwrap_or(CloseReason::Quit);
+            self.close(reason);
         } else {
             self.abort(Failure::ConnectionLost, CloseReason::Disconnected);
         }
@@ -420,12 +461,12 @@ impl ClientSession {
                     self.send(&Command::Quit, Expect::Quit);
                 }
             }
-            Expect::Ehlo if reply.is_positive() => self.ready(Extensions::from_ehlo(&reply)),
+            Expect::Ehlo if reply.is_positive() => self.secure(Extensions::from_ehlo(&reply)),
             Expect::Ehlo if reply.is_permanent() => {
                 // RFC 5321 section 3.2: an old server that does not know EHLO.
                 self.send(&Command::Helo(self.config.helo.clone()), Expect::Helo);
             }
-            Expect::Helo if reply.is_positive() => self.ready(Extensions::default()),
+            Expect::Helo if reply.is_positive() => self.secure(Extensions::default()),
             Expect::Ehlo | Expect::Helo => {
                 self.fail_all(Failure::Refused(reply));
                 self.send(&Command::Quit, Expect::Quit);
@@ -435,7 +476,14 @@ impl ClientSession {
             Expect::Data => self.on_data(reply),
             Expect::End => self.on_end(reply),
             Expect::Rset => {}
-            Expect::Quit => return self.close(CloseReason::Quit),
+            Expect::Quit => {
+                let reason = self.setup_failed.take().unwrap_or(CloseReason::Quit);
+                return self.close(reason);
+            }
+            Expect::StartTls => self.on_starttls(reply),
+            Expect::AuthDone | Expect::AuthUser | Expect::AuthPassword => {
+                self.on_auth(expect, reply)
+            }
         }
         self.start_next();
         self.arm_timer(now);
@@ -737,6 +785,14 @@ impl session_api::Session for ClientSession {
 
     fn is_closed(&self) -> bool {
         self.closed
+    }
+
+    fn poll_upgrade(&mut self) -> Option<session_api::Upgrade> {
+        std::mem::take(&mut self.upgrade).then_some(session_api::Upgrade::Tls)
+    }
+
+    fn handle_tls(&mut self, info: &session_api::TlsInfo, now: Instant) {
+        ClientSession::handle_tls(self, info, now)
     }
 }
 

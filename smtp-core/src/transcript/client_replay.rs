@@ -7,7 +7,9 @@ use transcript::{EventLog, Host, Outcome, Role, Split, escape};
 
 use super::Transcript;
 use crate::Reply;
-use crate::client::{ClientConfig, ClientEvent, ClientSession, CloseReason, Failure};
+use crate::client::{
+    ClientConfig, ClientEvent, ClientLogin, ClientSession, CloseReason, Failure, StartTls,
+};
 
 /// Replays `t` from the client's side: the messages of its `! submit` lines are queued at the
 /// start (then `! quit` if present); each group of `S:` lines is fed as one read; before each,
@@ -37,6 +39,15 @@ pub fn replay_client_split(t: &Transcript, start: Instant, split: Split<'_>) -> 
     let mut config = ClientConfig::new(t.config_value("helo").unwrap_or("client.example"));
     config.pipelining = t.config_value("pipelining") != Some("false");
     config.chunking = t.config_value("chunking") != Some("false");
+    config.starttls = match t.config_value("starttls") {
+        Some("never") => StartTls::Never,
+        Some("required") => StartTls::Required,
+        _ => StartTls::IfOffered,
+    };
+    config.login = t
+        .config_value("login")
+        .and_then(|l| l.split_once(':'))
+        .map(|(user, password)| ClientLogin::new(user, password));
     let mut c = ClientSession::new(config, start);
     for m in &t.directives.messages {
         c.submit(m.clone());
@@ -95,6 +106,12 @@ pub fn describe_client_event(e: &ClientEvent) -> String {
         }
         ClientEvent::Idle => "idle".to_owned(),
         ClientEvent::Closed(CloseReason::Refused(r)) => format!("closed refused {}", one_line(r)),
+        ClientEvent::Closed(CloseReason::AuthFailed(r)) => {
+            format!("closed auth failed {}", one_line(r))
+        }
+        ClientEvent::Closed(CloseReason::StartTlsRefused(r)) => {
+            format!("closed starttls refused {}", one_line(r))
+        }
         ClientEvent::Closed(r) => format!("closed {r:?}"),
     }
 }
