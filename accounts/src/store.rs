@@ -13,20 +13,21 @@ use crate::users::{Users, UsersError};
 #[non_exhaustive]
 pub enum FileError {
     /// Reading or writing failed.
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {error}", path.display())]
     Io {
         /// The file.
         path: PathBuf,
-        /// What the system said.
-        source: io::Error,
+        /// What the system said (in the message, not a separate cause, so that an error
+        /// chain does not print it twice).
+        error: io::Error,
     },
     /// The file's text is not a users file.
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {error}", path.display())]
     Parse {
         /// The file.
         path: PathBuf,
         /// Which line, and why.
-        source: UsersError,
+        error: UsersError,
     },
     /// The change asked for does not fit the accounts (a duplicate, a missing user).
     #[error(transparent)]
@@ -72,16 +73,16 @@ impl UserFile {
     /// Reads the accounts; a missing file is an error.
     pub fn load(&self) -> Result<Users, FileError> {
         let text = fs::read_to_string(&self.path).map_err(|e| self.io(e))?;
-        Users::parse(&text).map_err(|source| FileError::Parse {
+        Users::parse(&text).map_err(|error| FileError::Parse {
             path: self.path.clone(),
-            source,
+            error,
         })
     }
 
     /// Reads the accounts; a missing file has none.
     pub fn load_or_empty(&self) -> Result<Users, FileError> {
         match self.load() {
-            Err(FileError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
+            Err(FileError::Io { error, .. }) if error.kind() == io::ErrorKind::NotFound => {
                 Ok(Users::default())
             }
             other => other,
@@ -139,10 +140,10 @@ impl UserFile {
         self.path.with_file_name(format!(".{name}.{what}"))
     }
 
-    fn io(&self, source: io::Error) -> FileError {
+    fn io(&self, error: io::Error) -> FileError {
         FileError::Io {
             path: self.path.clone(),
-            source,
+            error,
         }
     }
 }

@@ -52,6 +52,18 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         sockets.push((bind(at(starttls))?, Role::Submission, false));
         sockets.push((bind(at(implicit))?, Role::Submission, true));
     }
+    let users = accounts::UserFile::new(&settings.users.0);
+    let users = if settings.users.1 {
+        accounts::LiveUsers::open(users)
+    } else {
+        accounts::LiveUsers::open_optional(users)
+    }
+    .context("users file")?;
+    if users.is_configured() {
+        tracing::info!(file = %settings.users.0.display(), accounts = users.current().len(), "accounts loaded");
+    } else {
+        tracing::info!(file = %settings.users.0.display(), "no users file yet: any local part of a local domain receives mail; `buzon user add` makes one");
+    }
     let certs = Arc::new(Certs::load(
         settings.tls.as_ref(),
         &settings.storage,
@@ -71,18 +83,6 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .collect();
     if !settings.fsync {
         tracing::warn!("--unsafe-no-fsync: accepted mail can be lost if the machine crashes");
-    }
-    let users = accounts::UserFile::new(&settings.users.0);
-    let users = if settings.users.1 {
-        accounts::LiveUsers::open(users)
-    } else {
-        accounts::LiveUsers::open_optional(users)
-    }
-    .context("users file")?;
-    if users.is_configured() {
-        tracing::info!(file = %settings.users.0.display(), accounts = users.current().len(), "accounts loaded");
-    } else {
-        tracing::info!(file = %settings.users.0.display(), "no users file yet: any local part of a local domain receives mail; `buzon user add` makes one");
     }
     let logins = Arc::new(Logins::new(users));
     let connections = Arc::new(ConnectionLimits::new(

@@ -311,3 +311,65 @@ fn send_through_submission_under_smol() {
 fn send_through_submission_under_mio() {
     send_through_submission("mio");
 }
+
+/// Eight `buzon user add`s at once, while the server runs, lose no user; the server takes
+/// them without a restart; a corrupt users file named with --users stops the start with its
+/// path and line.
+#[test]
+fn concurrent_user_adds_and_a_corrupt_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = dir.path().join("mail");
+    let server = Server::start_in(dir, "smol", &["--allow-plaintext-auth-on-loopback"]);
+    let adds: Vec<_> = (0..8)
+        .map(|i| {
+            let storage = server.storage.clone();
+            std::thread::spawn(move || user_add(&storage, &format!("u{i}@example.com"), "pw"))
+        })
+        .collect();
+    for a in adds {
+        let out = a.join().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let list = std::process::Command::new(env!("CARGO_BIN_EXE_buzon"))
+        .args(["user", "list", "-s"])
+        .arg(&storage)
+        .output()
+        .unwrap();
+    let listed = String::from_utf8(list.stdout).unwrap();
+    assert_eq!(listed.lines().count(), 8, "{listed}");
+    let script = format!(
+        r#"
+import smtplib
+with smtplib.SMTP("127.0.0.1", {port}, timeout=10) as s:
+    s.ehlo("c.example")
+    s.login("u7@example.com", "pw")
+print("ok")
+"#,
+        port = server.port
+    );
+    assert_eq!(python(&script).trim(), "ok");
+    server.stop_and_check_clean();
+
+    let bad = tempfile::tempdir().unwrap();
+    let users = bad.path().join("users");
+    std::fs::write(&users, "# users\nalice@example.com:not-a-hash:enabled:\n").unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_buzon"))
+        .args(["serve", "--no-submission", "-p", "0", "--users"])
+        .arg(&users)
+        .arg("-s")
+        .arg(bad.path().join("mail"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).trim(),
+        format!(
+            "buzon: error: users file: {}: line 2: the password of alice@example.com is not an argon2 hash",
+            users.display()
+        )
+    );
+}
