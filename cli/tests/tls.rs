@@ -285,3 +285,76 @@ fn tls_flags_are_checked() {
         "buzon: error: cannot read TLS certificate /nonexistent/cert.pem: No such file or directory (os error 2)"
     );
 }
+
+/// SIGHUP re-reads the certificate files: the next handshake gets the renewed certificate;
+/// a broken file is refused and the one in use stays. The fingerprints are read by Python's
+/// `ssl`, an independent client.
+#[test]
+fn sighup_reloads_the_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let _ = certificate(dir.path());
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    let server = Server::start(
+        "smol",
+        &[
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+        ],
+    );
+    let fingerprints = || {
+        common::python(&format!(
+            r#"
+import hashlib, smtplib, ssl
+ctx = ssl.create_default_context()
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+with smtplib.SMTP("127.0.0.1", {port}, timeout=10) as s:
+    s.starttls(context=ctx)
+    served = hashlib.sha256(s.sock.getpeercert(binary_form=True)).hexdigest()
+on_disk = hashlib.sha256(ssl.PEM_cert_to_DER_cert(open({cert:?}).read())).hexdigest()
+print(served, on_disk)
+"#,
+            port = server.port,
+            cert = cert.to_str().unwrap(),
+        ))
+    };
+    let hup = || {
+        let status = std::process::Command::new("kill")
+            .args(["-HUP", &server.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    let first = fingerprints();
+    let (served, on_disk) = first.trim().split_once(' ').unwrap();
+    assert_eq!(served, on_disk);
+    let _ = certificate(dir.path()); // renewed on disk
+    hup();
+    let second = fingerprints();
+    let (served2, on_disk2) = second.trim().split_once(' ').unwrap();
+    assert_eq!(served2, on_disk2, "the renewed certificate is served");
+    assert_ne!(served2, served);
+    std::fs::write(&cert, "not a certificate").unwrap();
+    hup();
+    let third = common::python(&format!(
+        r#"
+import hashlib, smtplib, ssl
+ctx = ssl.create_default_context()
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+with smtplib.SMTP("127.0.0.1", {port}, timeout=10) as s:
+    s.starttls(context=ctx)
+    print(hashlib.sha256(s.sock.getpeercert(binary_form=True)).hexdigest())
+"#,
+        port = server.port
+    ));
+    assert_eq!(
+        third.trim(),
+        served2,
+        "a broken file keeps the certificate in use"
+    );
+    server.stop_and_check_clean();
+}
