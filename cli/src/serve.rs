@@ -59,16 +59,17 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         accounts::LiveUsers::open_optional(users)
     }
     .context("users file")?;
-    if users.is_configured() {
-        tracing::info!(file = %settings.users.0.display(), accounts = users.current().len(), "accounts loaded");
-    } else {
-        tracing::info!(file = %settings.users.0.display(), "no users file yet: any local part of a local domain receives mail; `buzon user add` makes one");
-    }
     let certs = Arc::new(Certs::load(
         settings.tls.as_ref(),
         &settings.storage,
         &settings.hostname,
     )?);
+    // Logged only now, so that a failed start prints nothing but its error.
+    if users.is_configured() {
+        tracing::info!(file = %settings.users.0.display(), accounts = users.current().len(), "accounts loaded");
+    } else {
+        tracing::info!(file = %settings.users.0.display(), "no users file yet: any local part of a local domain receives mail; `buzon user add` makes one");
+    }
     let tls = Arc::new(certs.store.server_config());
     let sockets: Vec<_> = sockets
         .into_iter()

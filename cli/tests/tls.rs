@@ -245,9 +245,12 @@ fn implicit_tls_on_a_second_listener_over_mio() {
 
 #[test]
 fn tls_flags_are_checked() {
+    let storage = tempfile::tempdir().unwrap();
     let run = |args: &[&str]| {
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_buzon"))
             .arg("serve")
+            .arg("-s")
+            .arg(storage.path())
             .args(args)
             .output()
             .unwrap();
