@@ -45,18 +45,21 @@ impl Certs {
         let store = ReloadableCert::from_pem(&cert_pem, &key_pem).with_context(|| {
             format!("TLS certificate {} / key {}", cert.display(), key.display())
         })?;
-        let certs = Certs {
+        Ok(Certs {
             cert,
             key,
             store: Arc::new(store),
-        };
+        })
+    }
+
+    /// Logs which certificate is in use (once the start can no longer fail).
+    pub(crate) fn log(&self, self_signed: bool) {
         tracing::info!(
-            cert = %certs.cert.display(),
-            sha256 = %certs.fingerprint(),
-            self_signed = given.is_none(),
+            cert = %self.cert.display(),
+            sha256 = %self.fingerprint(),
+            self_signed,
             "TLS certificate"
         );
-        Ok(certs)
     }
 
     /// Re-reads the files (SIGHUP); on an error the certificate in use stays.
@@ -111,6 +114,5 @@ fn generate(dir: &Path, cert: &Path, key: &Path, hostname: &str) -> anyhow::Resu
     write(key, &made.signing_key.serialize_pem(), 0o600)?;
     write(cert, &made.cert.pem(), 0o644)?;
     fs::File::open(dir)?.sync_all()?;
-    tracing::info!(dir = %dir.display(), %hostname, "made a self-signed TLS certificate");
     Ok(())
 }

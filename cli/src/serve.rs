@@ -42,16 +42,8 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("cannot create --record folder {}", dir.display()))?;
     }
-    let at = |port| SocketAddr::new(settings.bind, port);
-    // Every socket is bound before anything else, so a busy port fails the start at once.
-    let mut sockets = vec![(bind(at(settings.port))?, Role::Mx, false)];
-    if let Some(port) = settings.tls_port {
-        sockets.push((bind(at(port))?, Role::Mx, true));
-    }
-    if let Some((starttls, implicit)) = settings.submission {
-        sockets.push((bind(at(starttls))?, Role::Submission, false));
-        sockets.push((bind(at(implicit))?, Role::Submission, true));
-    }
+    // The accounts and the certificate (made now if there is none) are ready before any
+    // port is bound: a client that connects at once finds the server complete.
     let users = accounts::UserFile::new(&settings.users.0);
     let users = if settings.users.1 {
         accounts::LiveUsers::open(users)
@@ -64,7 +56,18 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         &settings.storage,
         &settings.hostname,
     )?);
+    let at = |port| SocketAddr::new(settings.bind, port);
+    // Every port is bound before anything is served, so a busy one fails the start at once.
+    let mut sockets = vec![(bind(at(settings.port))?, Role::Mx, false)];
+    if let Some(port) = settings.tls_port {
+        sockets.push((bind(at(port))?, Role::Mx, true));
+    }
+    if let Some((starttls, implicit)) = settings.submission {
+        sockets.push((bind(at(starttls))?, Role::Submission, false));
+        sockets.push((bind(at(implicit))?, Role::Submission, true));
+    }
     // Logged only now, so that a failed start prints nothing but its error.
+    certs.log(settings.tls.is_none());
     if users.is_configured() {
         tracing::info!(file = %settings.users.0.display(), accounts = users.current().len(), "accounts loaded");
     } else {
