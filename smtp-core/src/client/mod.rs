@@ -303,6 +303,10 @@ pub struct ClientSession {
     logged_in: bool,
     /// Why the session is closing, once set up failed; reported after QUIT.
     setup_failed: Option<CloseReason>,
+    /// The `now` of the latest input: `submit` and `quit` take none, and a command they send
+    /// on an idle connection needs its reply timer from somewhere. They are called in answer
+    /// to an event, at that event's time.
+    clock: Instant,
 }
 
 impl ClientSession {
@@ -327,6 +331,7 @@ impl ClientSession {
             pending_ext: None,
             logged_in: false,
             setup_failed: None,
+            clock: now,
         };
         s.arm_timer(now);
         s
@@ -372,6 +377,7 @@ impl ClientSession {
 
     /// Offers bytes from the server; returns how many were consumed (whole replies only).
     pub fn handle_input(&mut self, input: &[u8], now: Instant) -> usize {
+        self.clock = self.clock.max(now);
         let mut used = 0;
         while !self.closed && !self.awaiting_tls && used < input.len() {
             match reply::parse(&input[used..], self.config.max_reply_line) {
@@ -404,6 +410,7 @@ impl ClientSession {
 
     /// Gives up if the reply awaited is overdue; early calls do nothing.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.clock = self.clock.max(now);
         if self.deadline.is_some_and(|d| now >= d.at) && !self.closed {
             self.abort(Failure::Timeout, CloseReason::Timeout);
         }
@@ -702,6 +709,11 @@ impl ClientSession {
     fn send(&mut self, cmd: &Command, expect: Expect) {
         cmd.write_to(&mut self.out);
         self.expect.push_back(expect);
+        if self.expect.len() == 1 {
+            // From idle to waiting (a `submit` or `quit` on an idle connection): the reply is
+            // due from now on, or a silent server would hold the connection forever.
+            self.arm_timer(self.clock);
+        }
     }
 
     fn fail_all(&mut self, failure: Failure) {
@@ -800,6 +812,41 @@ impl session_api::Session for ClientSession {
 mod tests {
     use super::*;
     use crate::address::{parse_forward_path, parse_reverse_path};
+
+    #[test]
+    fn a_message_submitted_on_an_idle_connection_starts_the_reply_timer() {
+        // Any instant will do: the session only adds to it and compares.
+        #[allow(clippy::disallowed_methods)]
+        let start = Instant::now();
+        let config = ClientConfig::new("client.example");
+        let t = config.timeouts;
+        let mut c = ClientSession::new(config, start);
+        let ready = start + Duration::from_secs(1);
+        let _ = c.handle_input(b"220 mx.example ESMTP\r\n", start);
+        let _ = c.handle_input(b"250 mx.example\r\n", ready);
+        assert!(c.is_idle());
+        assert_eq!(
+            c.poll_timeout(),
+            None,
+            "an idle connection is the server's to time out"
+        );
+        c.submit(Message::new(
+            parse_reverse_path("<a@client.example>").unwrap().0,
+            vec![parse_forward_path("<b@mx.example>").unwrap().0],
+            b"hi\r\n".to_vec(),
+        ));
+        assert_eq!(
+            c.poll_timeout(),
+            Some(Deadline::new(ready + t.command, TimerKind::Reply))
+        );
+        // A silent server: the reply never comes, the message fails, nothing hangs.
+        c.handle_timeout(ready + t.command);
+        let events: Vec<_> = std::iter::from_fn(|| c.poll_event()).collect();
+        assert!(
+            events.contains(&ClientEvent::Closed(CloseReason::Timeout)),
+            "{events:?}"
+        );
+    }
 
     #[test]
     fn the_timer_waits_for_the_greeting_then_for_each_reply() {
