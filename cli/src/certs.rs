@@ -36,7 +36,17 @@ impl Certs {
                 let dir = storage.join("tls");
                 let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
                 if !cert.exists() || !key.exists() {
-                    generate(&dir, &cert, &key, hostname)?;
+                    // Two servers starting at once on one storage root would otherwise each
+                    // write a key and a certificate, and keep one's key with the other's
+                    // certificate: the first makes the pair, the second finds it.
+                    fs::create_dir_all(&dir)
+                        .with_context(|| format!("cannot create {}", dir.display()))?;
+                    let lock = fs::File::create(dir.join(".lock"))
+                        .with_context(|| format!("cannot create {}", dir.display()))?;
+                    lock.lock().context("cannot lock the certificate folder")?;
+                    if !cert.exists() || !key.exists() {
+                        generate(&dir, &cert, &key, hostname)?;
+                    }
                 }
                 (cert, key)
             }
