@@ -1,5 +1,6 @@
 //! What buzon's line-based mail protocols share, so that each is written once:
 //!
+//! - [`base64`]: RFC 4648 base64, for SASL and MIME encoded words.
 //! - [`dot`]: dot-stuffing, the transparency procedure of SMTP `DATA` (RFC 5321 section 4.5.2)
 //!   and of NNTP articles (RFC 3977 section 3.1.1): a decoder that streams in bounded chunks and
 //!   ends only at `CRLF.CRLF`, and an encoder.
@@ -14,6 +15,7 @@
 //! Sans-IO like the cores: no sockets, files, clocks or threads.
 #![forbid(unsafe_code)]
 
+pub mod base64;
 pub mod dot;
 pub mod line;
 pub mod reply;

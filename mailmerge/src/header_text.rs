@@ -220,30 +220,10 @@ fn encode_word(text: &str, encoding: Encoding) -> String {
         }
         Encoding::B => {
             out.push_str("=?utf-8?b?");
-            out.push_str(&base64(text.as_bytes()));
+            out.push_str(&line_protocol::base64::encode(text.as_bytes()));
         }
     }
     out.push_str("?=");
-    out
-}
-
-/// RFC 4648 base64 with padding.
-fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |n, (i, &b)| n | u32::from(b) << (16 - 8 * i));
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(char::from(ALPHABET[(n >> (18 - 6 * i) & 63) as usize]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
     out
 }
 
@@ -336,7 +316,11 @@ mod tests {
             ("fooba", "Zm9vYmE="),
             ("foobar", "Zm9vYmFy"),
         ] {
-            assert_eq!(base64(input.as_bytes()), want, "{input}");
+            assert_eq!(
+                line_protocol::base64::encode(input.as_bytes()),
+                want,
+                "{input}"
+            );
         }
     }
 
