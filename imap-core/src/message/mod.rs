@@ -1,0 +1,1 @@
+//! What FETCH and SEARCH need from a message's bytes: ENVELOPE, BODYSTRUCTURE, sections.
