@@ -938,6 +938,8 @@ impl<H: Handler> Connection<H> {
     /// One round of [`pump`](Connection::pump) inside the panic boundary: offer the kept input
     /// (if `offer`), answer every event, collect output; `None` after a panic.
     fn round(&mut self, offer: bool, now: Instant) -> Option<Round<H>> {
+        // What the peer has yet to take, counted before the buffers move.
+        let backlog = self.pending() + self.tls.as_ref().map_or(0, |t| t.plain.len());
         // The buffers are moved out for the round, so the closure can borrow them beside the
         // handler and session, and put back after.
         let input = std::mem::take(&mut self.input);
@@ -948,6 +950,7 @@ impl<H: Handler> Connection<H> {
             std::mem::take(&mut self.output)
         };
         let result = self.with_parts(|handler, session| {
+            session.handle_output_backlog(backlog);
             let mut consumed = 0;
             if offer && !session.is_closed() {
                 consumed = session_api::offer_input(session, &input, now);

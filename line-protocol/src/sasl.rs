@@ -112,6 +112,30 @@ pub struct Credentials {
     pub mechanism: Mechanism,
 }
 
+impl Credentials {
+    /// Credentials that came another way than an [`Exchange`] (IMAP's LOGIN command).
+    ///
+    /// ```
+    /// use line_protocol::sasl::{Credentials, Mechanism, Secret};
+    /// let c = Credentials::new(None, "alice", Secret::new("pw"), Mechanism::Plain);
+    /// assert_eq!(c.user, "alice");
+    /// assert!(!format!("{c:?}").contains("pw"));
+    /// ```
+    pub fn new(
+        authzid: Option<String>,
+        user: impl Into<String>,
+        password: Secret,
+        mechanism: Mechanism,
+    ) -> Self {
+        Credentials {
+            authzid,
+            user: user.into(),
+            password,
+            mechanism,
+        }
+    }
+}
+
 impl fmt::Debug for Credentials {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Credentials")

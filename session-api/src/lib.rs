@@ -207,6 +207,12 @@ pub trait Session {
         None
     }
 
+    /// How much output the caller holds that the peer has not yet taken, told before each
+    /// round of input and events. A session that produces large output on its own (an IMAP
+    /// FETCH of a big message) asks its host for the next piece only while this is small, so
+    /// a slow reader costs a bounded buffer. The default ignores it.
+    fn handle_output_backlog(&mut self, _unsent: usize) {}
+
     /// The transport is TLS from now on: after an [`Upgrade::Tls`], or at the start of an
     /// implicit-TLS connection (then before any input). The default ignores it.
     fn handle_tls(&mut self, _info: &TlsInfo, _now: Instant) {}

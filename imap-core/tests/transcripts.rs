@@ -1,0 +1,47 @@
+//! Every transcript in `tests/transcripts/` replayed against the server session over an
+//! in-memory store: the server's lines are hard assertions, the host's event log is
+//! snapshotted, and the outcome must not depend on how the client's writes were cut.
+
+use std::time::Instant;
+
+use imap_core::transcript::{Split, Transcript, replay, replay_split};
+
+#[test]
+fn transcripts() {
+    insta::glob!("transcripts", "*.txt", |path| {
+        let text = std::fs::read_to_string(path).expect("readable transcript");
+        let t = Transcript::parse(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        assert!(text.starts_with("# rfc: "), "{}: the first line must cite RFC sections", path.display());
+        let start = Instant::now();
+        let outcome = replay(&t, start);
+        assert!(outcome.is_match(), "{}: {}", path.display(), outcome.report());
+        // Byte at a time: literals and lines split across reads change nothing.
+        let bytes = replay_split(&t, start, Split::Bytes);
+        assert!(bytes.is_match(), "{} (one byte per read): {}", path.display(), bytes.report());
+        assert_eq!(
+            merged(&bytes.events),
+            merged(&outcome.events),
+            "{}: events differ when split",
+            path.display()
+        );
+        insta::assert_snapshot!(merged(&outcome.events).join("\n"));
+    });
+}
+
+/// The log with consecutive APPEND data pieces summed: how a message is cut into pieces depends
+/// on the reads, what arrives does not.
+fn merged(events: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let octets = |e: &str| {
+        e.strip_prefix("append data, ")
+            .and_then(|r| r.strip_suffix(" octets"))
+            .and_then(|n| n.parse::<u64>().ok())
+    };
+    for e in events {
+        match (out.last().and_then(|l| octets(l)), octets(e)) {
+            (Some(a), Some(b)) => *out.last_mut().expect("non-empty") = format!("append data, {} octets", a + b),
+            _ => out.push(e.clone()),
+        }
+    }
+    out
+}
