@@ -43,7 +43,10 @@ struct Target {
 enum Piece {
     Bytes(Vec<u8>),
     /// Octets of the message file to copy, as the body of a literal already announced.
-    Stream { uid: u32, range: Range<u64> },
+    Stream {
+        uid: u32,
+        range: Range<u64>,
+    },
 }
 
 /// A FETCH command's work: see the [module docs](self).
@@ -62,7 +65,12 @@ pub struct FetchJob {
 }
 
 impl FetchJob {
-    pub(crate) fn new(items: Vec<FetchItem>, with_uid: bool, with_modseq: bool, mark_seen: bool) -> Self {
+    pub(crate) fn new(
+        items: Vec<FetchItem>,
+        with_uid: bool,
+        with_modseq: bool,
+        mark_seen: bool,
+    ) -> Self {
         FetchJob {
             targets: Vec::new(),
             items,
@@ -135,7 +143,10 @@ impl FetchJob {
 
     /// The messages whose flags this fetch changed, for the session's view.
     pub(crate) fn changed_flags(&self) -> impl Iterator<Item = &MessageInfo> {
-        self.targets.iter().filter(|t| t.flags_changed).map(|t| &t.info)
+        self.targets
+            .iter()
+            .filter(|t| t.flags_changed)
+            .map(|t| &t.info)
     }
 
     /// Whether some message could not be read (it was expunged meanwhile).
@@ -153,7 +164,12 @@ impl FetchJob {
     ///
     /// A message that cannot be read is left out (the tagged answer then says some messages
     /// were expunged); other read errors end the job the same way.
-    pub fn fill(&mut self, source: &mut dyn MessageSource, out: &mut Vec<u8>, budget: usize) -> bool {
+    pub fn fill(
+        &mut self,
+        source: &mut dyn MessageSource,
+        out: &mut Vec<u8>,
+        budget: usize,
+    ) -> bool {
         let start = out.len();
         while out.len() - start < budget {
             if let Some(piece) = self.current.pop_front() {
@@ -231,7 +247,11 @@ impl FetchJob {
                     | FetchItem::Section { .. }
             )
         });
-        let full = if needs_full { Some(read_all(source, uid, size)?) } else { None };
+        let full = if needs_full {
+            Some(read_all(source, uid, size)?)
+        } else {
+            None
+        };
         let header = match (&full, needs_header) {
             (Some(f), _) => Some(f[..message::header_end(f)].to_vec()),
             (None, true) => Some(read_header(source, uid, size)?),
@@ -267,15 +287,22 @@ impl FetchJob {
                     buf.extend_from_slice(b"INTERNALDATE ");
                     buf.extend_from_slice(format_date_time(t.info.internal_date).as_bytes());
                 }
-                FetchItem::Rfc822Size => buf.extend_from_slice(format!("RFC822.SIZE {size}").as_bytes()),
+                FetchItem::Rfc822Size => {
+                    buf.extend_from_slice(format!("RFC822.SIZE {size}").as_bytes())
+                }
                 FetchItem::Envelope => {
                     buf.extend_from_slice(b"ENVELOPE ");
-                    buf.extend_from_slice(&message::envelope(header.as_deref().unwrap_or_default()));
+                    buf.extend_from_slice(&message::envelope(
+                        header.as_deref().unwrap_or_default(),
+                    ));
                 }
                 FetchItem::Body | FetchItem::BodyStructure => {
                     let ext = *item == FetchItem::BodyStructure;
                     buf.extend_from_slice(if ext { b"BODYSTRUCTURE " } else { b"BODY " });
-                    buf.extend_from_slice(&message::body_structure(full.as_deref().unwrap_or_default(), ext));
+                    buf.extend_from_slice(&message::body_structure(
+                        full.as_deref().unwrap_or_default(),
+                        ext,
+                    ));
                 }
                 FetchItem::Rfc822 => {
                     buf.extend_from_slice(b"RFC822 ");
@@ -356,7 +383,12 @@ enum Data {
     Bytes(Vec<u8>),
 }
 
-fn section_data(section: &SectionSpec, size: u64, header: Option<&[u8]>, full: Option<&[u8]>) -> Data {
+fn section_data(
+    section: &SectionSpec,
+    size: u64,
+    header: Option<&[u8]>,
+    full: Option<&[u8]>,
+) -> Data {
     let header_len = header.map_or(0, |h| h.len() as u64);
     if section.path.is_empty() {
         match &section.text {
@@ -389,7 +421,12 @@ fn to_message_section(s: &SectionSpec) -> message::Section {
     }
 }
 
-fn read_fully(source: &mut dyn MessageSource, uid: u32, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
+fn read_fully(
+    source: &mut dyn MessageSource,
+    uid: u32,
+    offset: u64,
+    buf: &mut [u8],
+) -> io::Result<usize> {
     let mut done = 0;
     while done < buf.len() {
         match source.read_at(uid, offset + done as u64, &mut buf[done..]) {
@@ -410,7 +447,11 @@ pub(crate) fn read_all(source: &mut dyn MessageSource, uid: u32, size: u64) -> i
 }
 
 /// Reads from the start until the blank line that ends the header (or the end).
-pub(crate) fn read_header(source: &mut dyn MessageSource, uid: u32, size: u64) -> io::Result<Vec<u8>> {
+pub(crate) fn read_header(
+    source: &mut dyn MessageSource,
+    uid: u32,
+    size: u64,
+) -> io::Result<Vec<u8>> {
     let mut buf = Vec::new();
     let mut chunk = 4096;
     loop {

@@ -13,7 +13,10 @@ pub(crate) fn matches(pattern: &str, name: &str) -> bool {
             None => n.is_empty(),
             Some((b'*', rest)) => (0..=n.len()).any(|i| go(rest, &n[i..])),
             Some((b'%', rest)) => {
-                let stop = n.iter().position(|&c| c == SEPARATOR as u8).unwrap_or(n.len());
+                let stop = n
+                    .iter()
+                    .position(|&c| c == SEPARATOR as u8)
+                    .unwrap_or(n.len());
                 (0..=stop).any(|i| go(rest, &n[i..]))
             }
             Some((c, rest)) => n.first() == Some(c) && go(rest, &n[1..]),
@@ -22,8 +25,15 @@ pub(crate) fn matches(pattern: &str, name: &str) -> bool {
     // Each wildcard explores the rest of the name; a pattern with many of them over a long
     // name is exponential, so bound the work the way every server does: names are short
     // (255 octets) and patterns with more than a few wildcards are refused by the caller.
-    let (p, n) = if name.len() >= 5 && name[..5].eq_ignore_ascii_case("INBOX") && pattern.len() >= 5 && pattern[..5].eq_ignore_ascii_case("INBOX") {
-        (format!("INBOX{}", &pattern[5..]), format!("INBOX{}", &name[5..]))
+    let (p, n) = if name.len() >= 5
+        && name[..5].eq_ignore_ascii_case("INBOX")
+        && pattern.len() >= 5
+        && pattern[..5].eq_ignore_ascii_case("INBOX")
+    {
+        (
+            format!("INBOX{}", &pattern[5..]),
+            format!("INBOX{}", &name[5..]),
+        )
     } else {
         (pattern.to_owned(), name.to_owned())
     };
@@ -55,9 +65,12 @@ pub(crate) fn select<'a>(cmd: &ListCommand, entries: &'a [MailboxEntry]) -> Vec<
         })
         .collect();
     let has_children = |name: &str| {
-        entries
-            .iter()
-            .any(|e| e.exists && e.name.len() > name.len() && e.name.starts_with(name) && e.name.as_bytes()[name.len()] == SEPARATOR as u8)
+        entries.iter().any(|e| {
+            e.exists
+                && e.name.len() > name.len()
+                && e.name.starts_with(name)
+                && e.name.as_bytes()[name.len()] == SEPARATOR as u8
+        })
     };
     let mut out = Vec::new();
     for e in entries {
@@ -79,7 +92,11 @@ pub(crate) fn select<'a>(cmd: &ListCommand, entries: &'a [MailboxEntry]) -> Vec<
         }
         if !cmd.lsub {
             // RFC 3348 CHILDREN; cheap to say always.
-            attributes.push(if has_children(&e.name) { "\\HasChildren" } else { "\\HasNoChildren" });
+            attributes.push(if has_children(&e.name) {
+                "\\HasChildren"
+            } else {
+                "\\HasNoChildren"
+            });
         }
         if (cmd.subscribed_only || cmd.return_subscribed) && e.subscribed && !cmd.lsub {
             attributes.push("\\Subscribed");
@@ -87,7 +104,10 @@ pub(crate) fn select<'a>(cmd: &ListCommand, entries: &'a [MailboxEntry]) -> Vec<
         if let Some(use_) = &e.special_use {
             attributes.push(special_use(use_));
         }
-        out.push(Listed { entry: e, attributes });
+        out.push(Listed {
+            entry: e,
+            attributes,
+        });
     }
     out
 }

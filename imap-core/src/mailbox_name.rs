@@ -58,7 +58,11 @@ fn check_mutf7(name: &str) -> Option<&'static str> {
             i += 1;
             continue;
         }
-        let Some(end) = b[i + 1..].iter().position(|&c| c == b'-').map(|p| i + 1 + p) else {
+        let Some(end) = b[i + 1..]
+            .iter()
+            .position(|&c| c == b'-')
+            .map(|p| i + 1 + p)
+        else {
             return bad;
         };
         let run = &b[i + 1..end];
@@ -73,7 +77,10 @@ fn check_mutf7(name: &str) -> Option<&'static str> {
             return bad;
         };
         // Printable ASCII must be written as itself: an encoded one is a disguise.
-        if text.chars().any(|c| (' '..='~').contains(&c) || c.is_control()) {
+        if text
+            .chars()
+            .any(|c| (' '..='~').contains(&c) || c.is_control())
+        {
             return Some("the mailbox name hides plain characters in modified UTF-7");
         }
     }
@@ -104,7 +111,12 @@ fn decode_modified_base64(run: &[u8]) -> Option<Vec<u16>> {
     if n >= 6 || bits & ((1 << n) - 1) != 0 || bytes.len() % 2 != 0 {
         return None;
     }
-    Some(bytes.chunks(2).map(|p| u16::from_be_bytes([p[0], p[1]])).collect())
+    Some(
+        bytes
+            .chunks(2)
+            .map(|p| u16::from_be_bytes([p[0], p[1]]))
+            .collect(),
+    )
 }
 
 #[cfg(test)]
@@ -113,11 +125,33 @@ mod tests {
 
     #[test]
     fn tricks_are_refused() {
-        for bad in ["", ".", "a..b", ".hidden", "a.", "a/b", "/etc", "a\0b", "x\ty", "&", "&Jjo", "&AC8-", "&AGEAYgBj-", "a*"] {
+        for bad in [
+            "",
+            ".",
+            "a..b",
+            ".hidden",
+            "a.",
+            "a/b",
+            "/etc",
+            "a\0b",
+            "x\ty",
+            "&",
+            "&Jjo",
+            "&AC8-",
+            "&AGEAYgBj-",
+            "a*",
+        ] {
             assert!(mailbox_name_problem(bad).is_some(), "{bad:?}");
         }
         assert!(mailbox_name_problem(&"a".repeat(256)).is_some());
-        for good in ["INBOX", "Sent", "A&-B", "&ZeVnLIqe-", "Archive.2024.Q1", "Sent Items"] {
+        for good in [
+            "INBOX",
+            "Sent",
+            "A&-B",
+            "&ZeVnLIqe-",
+            "Archive.2024.Q1",
+            "Sent Items",
+        ] {
             assert_eq!(mailbox_name_problem(good), None, "{good:?}");
         }
     }

@@ -38,16 +38,23 @@ fn needs(key: &SearchKey) -> Needs {
         SearchKey::And(keys) => keys.iter().map(needs).max().unwrap_or(Needs::Nothing),
         SearchKey::Or(a, b) => needs(a).max(needs(b)),
         SearchKey::Not(k) => needs(k),
-        SearchKey::Header(..) | SearchKey::SentBefore(_) | SearchKey::SentOn(_) | SearchKey::SentSince(_) => {
-            Needs::Header
-        }
+        SearchKey::Header(..)
+        | SearchKey::SentBefore(_)
+        | SearchKey::SentOn(_)
+        | SearchKey::SentSince(_) => Needs::Header,
         SearchKey::Body(_) | SearchKey::Text(_) => Needs::Everything,
         _ => Needs::Nothing,
     }
 }
 
 impl SearchJob {
-    pub(crate) fn new(key: SearchKey, last_seq: u32, last_uid: u32, saved: Vec<u32>, saved_seqs: Vec<u32>) -> Self {
+    pub(crate) fn new(
+        key: SearchKey,
+        last_seq: u32,
+        last_uid: u32,
+        saved: Vec<u32>,
+        saved_seqs: Vec<u32>,
+    ) -> Self {
         SearchJob {
             key,
             candidates: Vec::new(),
@@ -93,9 +100,7 @@ impl SearchJob {
 
     fn matches(&self, key: &SearchKey, c: &Candidate, text: &[u8]) -> bool {
         let internal = || Date::of(c.info.internal_date, 0);
-        let sent = || {
-            message::sent_date(text).map(|(year, month, day)| Date { year, month, day })
-        };
+        let sent = || message::sent_date(text).map(|(year, month, day)| Date { year, month, day });
         match key {
             SearchKey::All => true,
             SearchKey::And(keys) => keys.iter().all(|k| self.matches(k, c, text)),

@@ -1,6 +1,8 @@
 //! Every transcript in `tests/transcripts/` replayed against the server session over an
 //! in-memory store: the server's lines are hard assertions, the host's event log is
 //! snapshotted, and the outcome must not depend on how the client's writes were cut.
+// A test reads the clock once for its starting point; everything after is relative to it.
+#![allow(clippy::disallowed_methods)]
 
 use std::time::Instant;
 
@@ -11,13 +13,27 @@ fn transcripts() {
     insta::glob!("transcripts", "*.txt", |path| {
         let text = std::fs::read_to_string(path).expect("readable transcript");
         let t = Transcript::parse(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        assert!(text.starts_with("# rfc: "), "{}: the first line must cite RFC sections", path.display());
+        assert!(
+            text.starts_with("# rfc: "),
+            "{}: the first line must cite RFC sections",
+            path.display()
+        );
         let start = Instant::now();
         let outcome = replay(&t, start);
-        assert!(outcome.is_match(), "{}: {}", path.display(), outcome.report());
+        assert!(
+            outcome.is_match(),
+            "{}: {}",
+            path.display(),
+            outcome.report()
+        );
         // Byte at a time: literals and lines split across reads change nothing.
         let bytes = replay_split(&t, start, Split::Bytes);
-        assert!(bytes.is_match(), "{} (one byte per read): {}", path.display(), bytes.report());
+        assert!(
+            bytes.is_match(),
+            "{} (one byte per read): {}",
+            path.display(),
+            bytes.report()
+        );
         assert_eq!(
             merged(&bytes.events),
             merged(&outcome.events),
@@ -39,7 +55,9 @@ fn merged(events: &[String]) -> Vec<String> {
     };
     for e in events {
         match (out.last().and_then(|l| octets(l)), octets(e)) {
-            (Some(a), Some(b)) => *out.last_mut().expect("non-empty") = format!("append data, {} octets", a + b),
+            (Some(a), Some(b)) => {
+                *out.last_mut().expect("non-empty") = format!("append data, {} octets", a + b)
+            }
             _ => out.push(e.clone()),
         }
     }

@@ -40,9 +40,19 @@ impl ServerSession {
                 self.complete(&tag, "OK", None, "CAPABILITY completed", true);
             }
             CommandBody::Noop | CommandBody::Check => {
-                let verb = if matches!(body, CommandBody::Noop) { "NOOP" } else { "CHECK" };
+                let verb = if matches!(body, CommandBody::Noop) {
+                    "NOOP"
+                } else {
+                    "CHECK"
+                };
                 if matches!(self.state, State::Selected(_)) {
-                    self.request(Request::Sync, Pending::Sync { tag: Some(tag), verb });
+                    self.request(
+                        Request::Sync,
+                        Pending::Sync {
+                            tag: Some(tag),
+                            verb,
+                        },
+                    );
                 } else {
                     self.complete(&tag, "OK", None, &format!("{verb} completed"), true);
                 }
@@ -65,13 +75,17 @@ impl ServerSession {
             }
             CommandBody::Login { user, password } => {
                 if !self.login_allowed() {
-                    self.write(format!("{tag} NO [PRIVACYREQUIRED] Use STARTTLS before logging in"));
+                    self.write(format!(
+                        "{tag} NO [PRIVACYREQUIRED] Use STARTTLS before logging in"
+                    ));
                     return;
                 }
                 let credentials = Credentials::new(None, user, password, Mechanism::Plain);
                 self.request(Request::Login(credentials), Pending::Login { tag });
             }
-            CommandBody::Authenticate { mechanism, initial } => self.authenticate(tag, &mechanism, initial),
+            CommandBody::Authenticate { mechanism, initial } => {
+                self.authenticate(tag, &mechanism, initial)
+            }
             CommandBody::Enable(caps) => {
                 let mut enabled = Vec::new();
                 for cap in caps {
@@ -89,18 +103,29 @@ impl ServerSession {
                         _ => {}
                     }
                 }
-                self.write(format!("* ENABLED{}", enabled.iter().map(|c| format!(" {c}")).collect::<String>()));
+                self.write(format!(
+                    "* ENABLED{}",
+                    enabled.iter().map(|c| format!(" {c}")).collect::<String>()
+                ));
                 self.complete(&tag, "OK", None, "ENABLE completed", true);
             }
             CommandBody::Id(_) => {
-                self.write(format!("* ID (\"name\" \"buzon\" \"version\" \"{}\")", env!("CARGO_PKG_VERSION")));
+                self.write(format!(
+                    "* ID (\"name\" \"buzon\" \"version\" \"{}\")",
+                    env!("CARGO_PKG_VERSION")
+                ));
                 self.complete(&tag, "OK", None, "ID completed", true);
             }
             CommandBody::Namespace => {
                 self.write("* NAMESPACE ((\"\" \".\")) NIL NIL");
                 self.complete(&tag, "OK", None, "NAMESPACE completed", true);
             }
-            CommandBody::Select { mailbox, read_only, condstore, qresync } => {
+            CommandBody::Select {
+                mailbox,
+                read_only,
+                condstore,
+                qresync,
+            } => {
                 if qresync.is_some() && !self.qresync {
                     self.write(format!("{tag} BAD Enable QRESYNC first (RFC 7162 3.2.5)"));
                     return;
@@ -121,19 +146,37 @@ impl ServerSession {
                 }
                 let vanished_since = qresync.as_ref().map(|q| q.mod_seq);
                 self.request(
-                    Request::Select { mailbox: mailbox.clone(), read_only, vanished_since },
-                    Pending::Select { tag, name: mailbox, read_only, qresync },
+                    Request::Select {
+                        mailbox: mailbox.clone(),
+                        read_only,
+                        vanished_since,
+                    },
+                    Pending::Select {
+                        tag,
+                        name: mailbox,
+                        read_only,
+                        qresync,
+                    },
                 );
             }
             CommandBody::Create(name) => {
                 // RFC 3501 6.3.3: a trailing separator only declares intent to add children.
-                let name = name.strip_suffix(crate::SEPARATOR).unwrap_or(&name).to_owned();
+                let name = name
+                    .strip_suffix(crate::SEPARATOR)
+                    .unwrap_or(&name)
+                    .to_owned();
                 if name.eq_ignore_ascii_case("INBOX") {
                     self.write(format!("{tag} NO [ALREADYEXISTS] INBOX always exists"));
                 } else if let Some(why) = mailbox_name_problem(&name) {
                     self.write(format!("{tag} NO [CANNOT] {why}"));
                 } else {
-                    self.request(Request::Create(name), Pending::Simple { tag, verb: "CREATE" });
+                    self.request(
+                        Request::Create(name),
+                        Pending::Simple {
+                            tag,
+                            verb: "CREATE",
+                        },
+                    );
                 }
             }
             CommandBody::Delete(name) => {
@@ -146,16 +189,30 @@ impl ServerSession {
                         self.events.push_back(crate::event::Event::Deselected);
                         self.state = State::Authenticated;
                     }
-                    self.request(Request::Delete(name), Pending::Simple { tag, verb: "DELETE" });
+                    self.request(
+                        Request::Delete(name),
+                        Pending::Simple {
+                            tag,
+                            verb: "DELETE",
+                        },
+                    );
                 }
             }
             CommandBody::Rename { from, to } => {
                 if to == "INBOX" {
                     self.write(format!("{tag} NO [ALREADYEXISTS] INBOX always exists"));
-                } else if let Some(why) = mailbox_name_problem(&from).or_else(|| mailbox_name_problem(&to)) {
+                } else if let Some(why) =
+                    mailbox_name_problem(&from).or_else(|| mailbox_name_problem(&to))
+                {
                     self.write(format!("{tag} NO [CANNOT] {why}"));
                 } else {
-                    self.request(Request::Rename { from, to }, Pending::Simple { tag, verb: "RENAME" });
+                    self.request(
+                        Request::Rename { from, to },
+                        Pending::Simple {
+                            tag,
+                            verb: "RENAME",
+                        },
+                    );
                 }
             }
             CommandBody::Subscribe(name, on) => {
@@ -167,7 +224,12 @@ impl ServerSession {
                 }
             }
             CommandBody::List(cmd) => {
-                let wildcards: usize = cmd.patterns.iter().map(|p| p.matches(['*', '%']).count()).max().unwrap_or(0);
+                let wildcards: usize = cmd
+                    .patterns
+                    .iter()
+                    .map(|p| p.matches(['*', '%']).count())
+                    .max()
+                    .unwrap_or(0);
                 if wildcards > crate::list::MAX_WILDCARDS {
                     self.write(format!("{tag} NO [LIMIT] Too many wildcards"));
                 } else if !cmd.lsub && cmd.patterns.len() == 1 && cmd.patterns[0].is_empty() {
@@ -175,7 +237,12 @@ impl ServerSession {
                     self.write("* LIST (\\Noselect) \".\" \"\"");
                     self.complete(&tag, "OK", None, "LIST completed", true);
                 } else {
-                    self.request(Request::List { status: cmd.return_status.clone() }, Pending::List { tag, cmd });
+                    self.request(
+                        Request::List {
+                            status: cmd.return_status.clone(),
+                        },
+                        Pending::List { tag, cmd },
+                    );
                 }
             }
             CommandBody::Status { mailbox, items } => {
@@ -186,7 +253,14 @@ impl ServerSession {
                 if items.contains(&crate::syntax::StatusItem::HighestModSeq) {
                     self.condstore = true;
                 }
-                self.request(Request::Status(mailbox.clone()), Pending::Status { tag, mailbox, items });
+                self.request(
+                    Request::Status(mailbox.clone()),
+                    Pending::Status {
+                        tag,
+                        mailbox,
+                        items,
+                    },
+                );
             }
             CommandBody::Append(_) => {
                 // The framer handles APPEND before parsing; a whole APPEND line without its
@@ -201,7 +275,10 @@ impl ServerSession {
                     return;
                 }
                 let uids = set.map(|s| self.resolve(&s, true));
-                self.request(Request::Expunge { uids }, Pending::Expunge { tag, close: false });
+                self.request(
+                    Request::Expunge { uids },
+                    Pending::Expunge { tag, close: false },
+                );
             }
             CommandBody::Search(cmd) => self.search(tag, cmd),
             CommandBody::Fetch(cmd) => self.fetch_command(tag, cmd, now),
@@ -219,17 +296,35 @@ impl ServerSession {
                     StoreOp::Remove => FlagChange::Remove,
                     StoreOp::Replace => FlagChange::Replace,
                 };
-                if cmd.flags.iter().any(|f| matches!(f, crate::syntax::Flag::Recent)) {
+                if cmd
+                    .flags
+                    .iter()
+                    .any(|f| matches!(f, crate::syntax::Flag::Recent))
+                {
                     self.write(format!("{tag} BAD \\Recent cannot be stored"));
                     return;
                 }
                 let flags = Flags::from_list(&cmd.flags);
                 self.request(
-                    Request::Store { uids, op, flags, unchanged_since: cmd.unchanged_since },
-                    Pending::Store { tag, uid: cmd.uid, silent: cmd.silent },
+                    Request::Store {
+                        uids,
+                        op,
+                        flags,
+                        unchanged_since: cmd.unchanged_since,
+                    },
+                    Pending::Store {
+                        tag,
+                        uid: cmd.uid,
+                        silent: cmd.silent,
+                    },
                 );
             }
-            CommandBody::Copy { uid, set, mailbox, moving } => {
+            CommandBody::Copy {
+                uid,
+                set,
+                mailbox,
+                moving,
+            } => {
                 if moving && self.selected().is_some_and(|(_, ro)| ro) {
                     self.write(format!("{tag} NO [READ-ONLY] The mailbox is read-only"));
                     return;
@@ -240,7 +335,11 @@ impl ServerSession {
                 }
                 let uids = self.resolve(&set, uid);
                 self.request(
-                    Request::Copy { uids: uids.clone(), mailbox, moving },
+                    Request::Copy {
+                        uids: uids.clone(),
+                        mailbox,
+                        moving,
+                    },
                     Pending::Copy { tag, moving, uids },
                 );
             }
@@ -260,9 +359,20 @@ impl ServerSession {
         match body {
             C::Capability | C::Noop | C::Logout | C::Id(_) => Ok(()),
             C::StartTls | C::Login { .. } | C::Authenticate { .. } => {
-                if authenticated { Err(StateError::Authenticated) } else { Ok(()) }
+                if authenticated {
+                    Err(StateError::Authenticated)
+                } else {
+                    Ok(())
+                }
             }
-            C::Check | C::Close | C::Unselect | C::Expunge(_) | C::Search(_) | C::Fetch(_) | C::Store(_) | C::Copy { .. } => {
+            C::Check
+            | C::Close
+            | C::Unselect
+            | C::Expunge(_)
+            | C::Search(_)
+            | C::Fetch(_)
+            | C::Store(_)
+            | C::Copy { .. } => {
                 if selected {
                     Ok(())
                 } else if authenticated {
@@ -272,18 +382,26 @@ impl ServerSession {
                 }
             }
             _ => {
-                if authenticated { Ok(()) } else { Err(StateError::NotAuthenticated) }
+                if authenticated {
+                    Ok(())
+                } else {
+                    Err(StateError::NotAuthenticated)
+                }
             }
         }
     }
 
     fn authenticate(&mut self, tag: String, mechanism: &str, initial: Option<Vec<u8>>) {
         let Some(mech) = Mechanism::parse(mechanism).filter(|m| *m == Mechanism::Plain) else {
-            self.write(format!("{tag} NO [CANNOT] Unsupported authentication mechanism"));
+            self.write(format!(
+                "{tag} NO [CANNOT] Unsupported authentication mechanism"
+            ));
             return;
         };
         if !self.login_allowed() {
-            self.write(format!("{tag} NO [PRIVACYREQUIRED] Use STARTTLS before logging in"));
+            self.write(format!(
+                "{tag} NO [PRIVACYREQUIRED] Use STARTTLS before logging in"
+            ));
             return;
         }
         let (exchange, step) = Exchange::start(mech, initial.as_deref());
@@ -301,11 +419,17 @@ impl ServerSession {
                 self.write(format!("+ {}", base64::encode(&c)));
                 self.mode = Mode::Sasl { tag, exchange };
             }
-            Step::Done(credentials) => self.request(Request::Login(credentials), Pending::Login { tag }),
+            Step::Done(credentials) => {
+                self.request(Request::Login(credentials), Pending::Login { tag })
+            }
             // RFC 3501 6.2.2: a cancelled exchange is answered BAD, as is a response that is
             // not base64.
-            Step::Failed(SaslError::Cancelled) => self.write(format!("{tag} BAD Authentication cancelled")),
-            Step::Failed(SaslError::BadBase64) => self.write(format!("{tag} BAD The response is not base64")),
+            Step::Failed(SaslError::Cancelled) => {
+                self.write(format!("{tag} BAD Authentication cancelled"))
+            }
+            Step::Failed(SaslError::BadBase64) => {
+                self.write(format!("{tag} BAD The response is not base64"))
+            }
             Step::Failed(e) => self.write(format!("{tag} NO [AUTHENTICATIONFAILED] {e}")),
         }
     }
@@ -318,7 +442,10 @@ impl ServerSession {
         } else if let Some(why) = mailbox_name_problem(&a.mailbox) {
             Some(format!("{tag} NO [TRYCREATE] {why}"))
         } else if a.size > self.config.append_limit {
-            Some(format!("{tag} NO [TOOBIG] The message is larger than APPENDLIMIT={}", self.config.append_limit))
+            Some(format!(
+                "{tag} NO [TOOBIG] The message is larger than APPENDLIMIT={}",
+                self.config.append_limit
+            ))
         } else {
             None
         };
@@ -328,8 +455,17 @@ impl ServerSession {
         }
         let flags = Flags::from_list(&a.flags);
         self.request(
-            Request::AppendStart { mailbox: a.mailbox, flags, date: a.date, size: a.size },
-            Pending::AppendStart { tag, size: a.size, non_sync: a.non_sync },
+            Request::AppendStart {
+                mailbox: a.mailbox,
+                flags,
+                date: a.date,
+                size: a.size,
+            },
+            Pending::AppendStart {
+                tag,
+                size: a.size,
+                non_sync: a.non_sync,
+            },
         );
     }
 
@@ -337,12 +473,19 @@ impl ServerSession {
         let writable = self.selected().is_some_and(|(_, ro)| !ro);
         if expunge && writable {
             // RFC 3501 6.4.2: CLOSE expunges silently.
-            self.request(Request::Expunge { uids: None }, Pending::Expunge { tag, close: true });
+            self.request(
+                Request::Expunge { uids: None },
+                Pending::Expunge { tag, close: true },
+            );
             return;
         }
         self.events.push_back(crate::event::Event::Deselected);
         self.state = State::Authenticated;
-        let verb = if expunge { "CLOSE completed" } else { "UNSELECT completed" };
+        let verb = if expunge {
+            "CLOSE completed"
+        } else {
+            "UNSELECT completed"
+        };
         self.write(format!("{tag} OK {verb}"));
     }
 
@@ -354,7 +497,12 @@ impl ServerSession {
         if uid {
             let last = view.last_uid();
             match set {
-                SequenceSet::Saved => view.saved.iter().copied().filter(|u| view.seq_of(*u).is_some()).collect(),
+                SequenceSet::Saved => view
+                    .saved
+                    .iter()
+                    .copied()
+                    .filter(|u| view.seq_of(*u).is_some())
+                    .collect(),
                 _ => view
                     .messages
                     .iter()
@@ -376,7 +524,13 @@ impl ServerSession {
             return;
         };
         let saved_seqs: Vec<u32> = view.saved.iter().filter_map(|u| view.seq_of(*u)).collect();
-        let mut job = SearchJob::new(cmd.key.clone(), view.len(), view.last_uid(), view.saved.clone(), saved_seqs);
+        let mut job = SearchJob::new(
+            cmd.key.clone(),
+            view.len(),
+            view.last_uid(),
+            view.saved.clone(),
+            saved_seqs,
+        );
         for (i, m) in view.messages.iter().enumerate() {
             if !view.is_expunged(m.uid) {
                 job.push(i as u32 + 1, m.clone(), view.is_recent(m.uid));
@@ -408,7 +562,9 @@ impl ServerSession {
         let mark_seen = !view.read_only && cmd.items.iter().any(FetchItem::sets_seen);
         let mut job = FetchJob::new(cmd.items.clone(), cmd.uid, self.condstore, mark_seen);
         for uid in &uids {
-            let Some(seq) = view.seq_of(*uid) else { continue };
+            let Some(seq) = view.seq_of(*uid) else {
+                continue;
+            };
             let Some(m) = view.get(seq) else { continue };
             if cmd.changed_since.is_some_and(|since| m.modseq <= since) {
                 continue;
@@ -423,10 +579,24 @@ impl ServerSession {
         let needs_host = mark_seen
             || cmd.vanished
             || cmd.items.iter().any(|i| {
-                !matches!(i, FetchItem::Flags | FetchItem::Uid | FetchItem::ModSeq | FetchItem::Rfc822Size | FetchItem::InternalDate)
+                !matches!(
+                    i,
+                    FetchItem::Flags
+                        | FetchItem::Uid
+                        | FetchItem::ModSeq
+                        | FetchItem::Rfc822Size
+                        | FetchItem::InternalDate
+                )
             });
         if needs_host {
-            self.request(Request::Fetch(Box::new(job)), Pending::Fetch { tag, uid: cmd.uid, first: true });
+            self.request(
+                Request::Fetch(Box::new(job)),
+                Pending::Fetch {
+                    tag,
+                    uid: cmd.uid,
+                    first: true,
+                },
+            );
         } else {
             let mut out = Vec::new();
             while !job.fill(&mut NoSource, &mut out, usize::MAX) {}

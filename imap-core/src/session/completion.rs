@@ -56,7 +56,13 @@ impl ServerSession {
             return;
         }
         if job.had_missing() {
-            self.complete(&tag, "NO", Some("EXPUNGEISSUED"), "Some of the requested messages no longer exist", uid);
+            self.complete(
+                &tag,
+                "NO",
+                Some("EXPUNGEISSUED"),
+                "Some of the requested messages no longer exist",
+                uid,
+            );
         } else {
             self.complete(&tag, "OK", None, "FETCH completed", uid);
         }
@@ -64,7 +70,14 @@ impl ServerSession {
     }
 
     /// Writes the announcements allowed now, then the tagged completion.
-    pub(super) fn complete(&mut self, tag: &str, status: &str, code: Option<&str>, text: &str, expunge_allowed: bool) {
+    pub(super) fn complete(
+        &mut self,
+        tag: &str,
+        status: &str,
+        code: Option<&str>,
+        text: &str,
+        expunge_allowed: bool,
+    ) {
         self.announce(expunge_allowed);
         match code {
             Some(c) => self.write(format!("{tag} {status} [{c}] {text}")),
@@ -89,7 +102,11 @@ impl ServerSession {
             let code = code.clone();
             let text = text.clone();
             match pending {
-                Pending::AppendStart { tag, size, non_sync } => {
+                Pending::AppendStart {
+                    tag,
+                    size,
+                    non_sync,
+                } => {
                     let reply = match &code {
                         Some(c) => format!("{tag} NO [{c}] {text}"),
                         None => format!("{tag} NO {text}"),
@@ -97,10 +114,18 @@ impl ServerSession {
                     self.refuse_literal(size, non_sync, reply);
                 }
                 Pending::Sync { tag: None, .. } => {}
-                Pending::Login { tag } | Pending::Select { tag, .. } | Pending::Simple { tag, .. } | Pending::List { tag, .. }
-                | Pending::Status { tag, .. } | Pending::AppendEnd { tag } | Pending::Sync { tag: Some(tag), .. }
-                | Pending::Fetch { tag, .. } | Pending::Search { tag, .. } | Pending::Store { tag, .. }
-                | Pending::Copy { tag, .. } | Pending::Expunge { tag, .. } => {
+                Pending::Login { tag }
+                | Pending::Select { tag, .. }
+                | Pending::Simple { tag, .. }
+                | Pending::List { tag, .. }
+                | Pending::Status { tag, .. }
+                | Pending::AppendEnd { tag }
+                | Pending::Sync { tag: Some(tag), .. }
+                | Pending::Fetch { tag, .. }
+                | Pending::Search { tag, .. }
+                | Pending::Store { tag, .. }
+                | Pending::Copy { tag, .. }
+                | Pending::Expunge { tag, .. } => {
                     self.complete(&tag, "NO", code.as_deref(), &text, false);
                 }
             }
@@ -113,9 +138,19 @@ impl ServerSession {
                 self.write(format!("{tag} OK [CAPABILITY {caps}] Logged in"));
             }
             (Pending::Login { tag }, Answer::LoginRefused) => {
-                self.write(format!("{tag} NO [AUTHENTICATIONFAILED] Authentication failed"));
+                self.write(format!(
+                    "{tag} NO [AUTHENTICATIONFAILED] Authentication failed"
+                ));
             }
-            (Pending::Select { tag, name, read_only, qresync }, Answer::Selected(m)) => {
+            (
+                Pending::Select {
+                    tag,
+                    name,
+                    read_only,
+                    qresync,
+                },
+                Answer::Selected(m),
+            ) => {
                 self.selected_mailbox(tag, name, read_only, qresync, *m);
             }
             (Pending::Simple { tag, verb }, Answer::Done) => {
@@ -125,9 +160,14 @@ impl ServerSession {
                 let verb = if cmd.lsub { "LSUB" } else { "LIST" };
                 for l in list::select(&cmd, &entries) {
                     let name = render::astring(&l.entry.name);
-                    self.write(format!("* {verb} ({}) \".\" {name}", l.attributes.join(" ")));
-                    if let (Some(items), Some(status)) = (&cmd.return_status, &l.entry.status) {
-                        if l.entry.exists {
+                    self.write(format!(
+                        "* {verb} ({}) \".\" {name}",
+                        l.attributes.join(" ")
+                    ));
+                    if let (Some(items), Some(status)) = (&cmd.return_status, &l.entry.status)
+                        && l.entry.exists
+                    {
+                        {
                             let mut line = format!("* STATUS {name} ").into_bytes();
                             status.write(items, &mut line);
                             self.write(line);
@@ -136,31 +176,56 @@ impl ServerSession {
                 }
                 self.complete(&tag, "OK", None, &format!("{verb} completed"), true);
             }
-            (Pending::Status { tag, mailbox, items }, Answer::Status(status)) => {
+            (
+                Pending::Status {
+                    tag,
+                    mailbox,
+                    items,
+                },
+                Answer::Status(status),
+            ) => {
                 let mut line = format!("* STATUS {} ", render::astring(&mailbox)).into_bytes();
                 status.write(&items, &mut line);
                 self.write(line);
                 self.complete(&tag, "OK", None, "STATUS completed", true);
             }
-            (Pending::AppendStart { tag, size, non_sync }, Answer::Done) => {
+            (
+                Pending::AppendStart {
+                    tag,
+                    size,
+                    non_sync,
+                },
+                Answer::Done,
+            ) => {
                 if !non_sync {
                     self.write("+ Ready for the message");
                 }
                 if size == 0 {
                     self.mode = Mode::AfterAppend { tag };
                 } else {
-                    self.mode = Mode::AppendData { remaining: size, tag };
+                    self.mode = Mode::AppendData {
+                        remaining: size,
+                        tag,
+                    };
                 }
             }
             (Pending::AppendEnd { tag }, Answer::Appended { uid_validity, uid }) => {
-                self.complete(&tag, "OK", Some(&format!("APPENDUID {uid_validity} {uid}")), "APPEND completed", true);
+                self.complete(
+                    &tag,
+                    "OK",
+                    Some(&format!("APPENDUID {uid_validity} {uid}")),
+                    "APPEND completed",
+                    true,
+                );
             }
             (Pending::Sync { tag, verb }, Answer::Changes(changes)) => {
                 if let State::Selected(view) = &mut self.state {
                     view.absorb(changes);
                 }
                 match tag {
-                    Some(tag) => self.complete(&tag, "OK", None, &format!("{verb} completed"), true),
+                    Some(tag) => {
+                        self.complete(&tag, "OK", None, &format!("{verb} completed"), true)
+                    }
                     // An IDLE poll: announce at once.
                     None => self.announce(true),
                 }
@@ -170,7 +235,13 @@ impl ServerSession {
                 let State::Selected(view) = &self.state else {
                     return;
                 };
-                let job = SearchJob::new(cmd.key.clone(), view.len(), view.last_uid(), Vec::new(), Vec::new());
+                let job = SearchJob::new(
+                    cmd.key.clone(),
+                    view.len(),
+                    view.last_uid(),
+                    Vec::new(),
+                    Vec::new(),
+                );
                 let mut job = job;
                 for (i, m) in view.messages.iter().enumerate() {
                     if uids.binary_search(&m.uid).is_ok() {
@@ -182,11 +253,21 @@ impl ServerSession {
             (Pending::Store { tag, uid, silent }, Answer::Stored { updated, modified }) => {
                 self.stored(tag, uid, silent, updated, modified);
             }
-            (Pending::Copy { tag, moving, uids }, Answer::Copied { uid_validity, pairs }) => {
+            (
+                Pending::Copy { tag, moving, uids },
+                Answer::Copied {
+                    uid_validity,
+                    pairs,
+                },
+            ) => {
                 let code = (!pairs.is_empty()).then(|| {
                     let src: Vec<u32> = pairs.iter().map(|p| p.0).collect();
                     let dst: Vec<u32> = pairs.iter().map(|p| p.1).collect();
-                    format!("COPYUID {uid_validity} {} {}", compact_set(&src), compact_set(&dst))
+                    format!(
+                        "COPYUID {uid_validity} {} {}",
+                        compact_set(&src),
+                        compact_set(&dst)
+                    )
                 });
                 if moving {
                     // RFC 6851 section 4.3: COPYUID in an untagged OK, then the expunges.
@@ -244,38 +325,74 @@ impl ServerSession {
         if view.read_only {
             self.write("* OK [PERMANENTFLAGS ()] Read-only mailbox");
         } else {
-            self.write(format!("* OK [PERMANENTFLAGS ({flags} \\*)] Flags permitted"));
+            self.write(format!(
+                "* OK [PERMANENTFLAGS ({flags} \\*)] Flags permitted"
+            ));
         }
         self.write(format!("* {} EXISTS", view.len()));
-        let recent = view.messages.iter().filter(|m| view.is_recent(m.uid)).count();
+        let recent = view
+            .messages
+            .iter()
+            .filter(|m| view.is_recent(m.uid))
+            .count();
         self.write(format!("* {recent} RECENT"));
         if let Some(seq) = view.messages.iter().position(|m| !m.flags.seen) {
             self.write(format!("* OK [UNSEEN {}] First unseen", seq + 1));
         }
-        self.write(format!("* OK [UIDVALIDITY {}] UIDs valid", view.uid_validity));
-        self.write(format!("* OK [UIDNEXT {}] Predicted next UID", view.uid_next));
+        self.write(format!(
+            "* OK [UIDVALIDITY {}] UIDs valid",
+            view.uid_validity
+        ));
+        self.write(format!(
+            "* OK [UIDNEXT {}] Predicted next UID",
+            view.uid_next
+        ));
         // RFC 7162 3.1.2.1: every SELECT of a server with CONDSTORE says HIGHESTMODSEQ.
-        self.write(format!("* OK [HIGHESTMODSEQ {}] Highest", view.highest_modseq));
+        self.write(format!(
+            "* OK [HIGHESTMODSEQ {}] Highest",
+            view.highest_modseq
+        ));
         if let Some(q) = qresync.filter(|q| q.uid_validity == view.uid_validity) {
             // RFC 7162 3.2.5.2: what vanished, then what changed, since the client's point.
-            let known = |uid: u32| q.known_uids.as_ref().is_none_or(|k| k.contains(uid, u32::MAX, &[]));
+            let known = |uid: u32| {
+                q.known_uids
+                    .as_ref()
+                    .is_none_or(|k| k.contains(uid, u32::MAX, &[]))
+            };
             let gone: Vec<u32> = vanished.into_iter().filter(|u| known(*u)).collect();
             if !gone.is_empty() {
                 self.write(format!("* VANISHED (EARLIER) {}", compact_set(&gone)));
             }
             for (i, msg) in view.messages.iter().enumerate() {
                 if msg.modseq > q.mod_seq && known(msg.uid) {
-                    write_flags_fetch(i as u32 + 1, msg, view.is_recent(msg.uid), true, true, &mut self.out);
+                    write_flags_fetch(
+                        i as u32 + 1,
+                        msg,
+                        view.is_recent(msg.uid),
+                        true,
+                        true,
+                        &mut self.out,
+                    );
                 }
             }
         }
-        let access = if view.read_only { "READ-ONLY" } else { "READ-WRITE" };
+        let access = if view.read_only {
+            "READ-ONLY"
+        } else {
+            "READ-WRITE"
+        };
         let verb = if read_only { "EXAMINE" } else { "SELECT" };
         self.state = State::Selected(Box::new(view));
         self.write(format!("{tag} OK [{access}] {verb} completed"));
     }
 
-    pub(super) fn searched(&mut self, tag: String, cmd: SearchCommand, job: &SearchJob, uids: Vec<u32>) {
+    pub(super) fn searched(
+        &mut self,
+        tag: String,
+        cmd: SearchCommand,
+        job: &SearchJob,
+        uids: Vec<u32>,
+    ) {
         let State::Selected(view) = &mut self.state else {
             return;
         };
@@ -284,7 +401,10 @@ impl ServerSession {
         } else {
             uids.iter().filter_map(|u| view.seq_of(*u)).collect()
         };
-        let modseq = job.uses_modseq().then(|| job.highest_modseq(&uids)).filter(|m| *m > 0);
+        let modseq = job
+            .uses_modseq()
+            .then(|| job.highest_modseq(&uids))
+            .filter(|m| *m > 0);
         match cmd.ret {
             None => {
                 let mut line = String::from("* SEARCH");
@@ -306,10 +426,14 @@ impl ServerSession {
                     if cmd.uid {
                         line.push_str(" UID");
                     }
-                    if r.min && let Some(n) = numbers.first() {
+                    if r.min
+                        && let Some(n) = numbers.first()
+                    {
                         line.push_str(&format!(" MIN {n}"));
                     }
-                    if r.max && let Some(n) = numbers.last() {
+                    if r.max
+                        && let Some(n) = numbers.last()
+                    {
                         line.push_str(&format!(" MAX {n}"));
                     }
                     if r.all && !numbers.is_empty() {
@@ -328,7 +452,14 @@ impl ServerSession {
         self.complete(&tag, "OK", None, "SEARCH completed", cmd.uid);
     }
 
-    fn stored(&mut self, tag: String, uid: bool, silent: bool, updated: Vec<MessageInfo>, modified: Vec<u32>) {
+    fn stored(
+        &mut self,
+        tag: String,
+        uid: bool,
+        silent: bool,
+        updated: Vec<MessageInfo>,
+        modified: Vec<u32>,
+    ) {
         let (condstore, qresync) = (self.condstore, self.qresync);
         let State::Selected(view) = &mut self.state else {
             return;
@@ -343,7 +474,14 @@ impl ServerSession {
             if let Some(seq) = view.seq_of(info.uid)
                 && let Some(m) = view.get(seq)
             {
-                write_flags_fetch(seq, m, view.is_recent(info.uid), condstore, uid || qresync, &mut out);
+                write_flags_fetch(
+                    seq,
+                    m,
+                    view.is_recent(info.uid),
+                    condstore,
+                    uid || qresync,
+                    &mut out,
+                );
             }
         }
         let modified: Vec<u32> = if uid {
@@ -356,7 +494,13 @@ impl ServerSession {
             self.complete(&tag, "OK", None, "STORE completed", uid);
         } else {
             let code = format!("MODIFIED {}", compact_set(&modified));
-            self.complete(&tag, "OK", Some(&code), "Conditional STORE failed for some messages", uid);
+            self.complete(
+                &tag,
+                "OK",
+                Some(&code),
+                "Conditional STORE failed for some messages",
+                uid,
+            );
         }
     }
 }

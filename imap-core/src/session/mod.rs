@@ -32,7 +32,8 @@ use crate::config::ServerConfig;
 use crate::event::{Answer, Changes, Event, Request, Ticket};
 use crate::fetch::FetchJob;
 use crate::syntax::{
-    AppendPrefix, ListCommand, QresyncParams, SearchCommand, StatusItem, append_prefix, parse_command,
+    AppendPrefix, ListCommand, QresyncParams, SearchCommand, StatusItem, append_prefix,
+    parse_command,
 };
 
 pub(crate) mod view;
@@ -75,24 +76,63 @@ enum Mode {
 /// What an outstanding request was for.
 #[derive(Debug)]
 enum Pending {
-    Login { tag: String },
+    Login {
+        tag: String,
+    },
     Select {
         tag: String,
         name: String,
         read_only: bool,
         qresync: Option<QresyncParams>,
     },
-    Simple { tag: String, verb: &'static str },
-    List { tag: String, cmd: ListCommand },
-    Status { tag: String, mailbox: String, items: Vec<StatusItem> },
-    AppendStart { tag: String, size: u64, non_sync: bool },
-    AppendEnd { tag: String },
-    Sync { tag: Option<String>, verb: &'static str },
-    Fetch { tag: String, uid: bool, first: bool },
-    Search { tag: String, cmd: SearchCommand },
-    Store { tag: String, uid: bool, silent: bool },
-    Copy { tag: String, moving: bool, uids: Vec<u32> },
-    Expunge { tag: String, close: bool },
+    Simple {
+        tag: String,
+        verb: &'static str,
+    },
+    List {
+        tag: String,
+        cmd: ListCommand,
+    },
+    Status {
+        tag: String,
+        mailbox: String,
+        items: Vec<StatusItem>,
+    },
+    AppendStart {
+        tag: String,
+        size: u64,
+        non_sync: bool,
+    },
+    AppendEnd {
+        tag: String,
+    },
+    Sync {
+        tag: Option<String>,
+        verb: &'static str,
+    },
+    Fetch {
+        tag: String,
+        uid: bool,
+        first: bool,
+    },
+    Search {
+        tag: String,
+        cmd: SearchCommand,
+    },
+    Store {
+        tag: String,
+        uid: bool,
+        silent: bool,
+    },
+    Copy {
+        tag: String,
+        moving: bool,
+        uids: Vec<u32>,
+    },
+    Expunge {
+        tag: String,
+        close: bool,
+    },
 }
 
 /// An IMAP server session: see the [module docs](self).
@@ -157,7 +197,10 @@ impl ServerSession {
             shutting_down: false,
         };
         let caps = s.capabilities();
-        s.write(format!("* OK [CAPABILITY {caps}] {} IMAP4rev1 ready", s.config.hostname));
+        s.write(format!(
+            "* OK [CAPABILITY {caps}] {} IMAP4rev1 ready",
+            s.config.hostname
+        ));
         s
     }
 
@@ -288,8 +331,10 @@ impl ServerSession {
         if self.closed {
             return;
         }
-        if matches!(self.mode, Mode::AppendData { .. } | Mode::AfterAppend { .. })
-            || matches!(self.waiting, Some((_, Pending::AppendEnd { .. })))
+        if matches!(
+            self.mode,
+            Mode::AppendData { .. } | Mode::AfterAppend { .. }
+        ) || matches!(self.waiting, Some((_, Pending::AppendEnd { .. })))
         {
             self.events.push_back(Event::AppendAborted);
         }
@@ -317,7 +362,8 @@ impl ServerSession {
                 let n = (*remaining).min(input.len() as u64) as usize;
                 *remaining -= n as u64;
                 if n > 0 {
-                    self.events.push_back(Event::AppendData(input[..n].to_vec()));
+                    self.events
+                        .push_back(Event::AppendData(input[..n].to_vec()));
                 }
                 if *remaining == 0 {
                     let tag = std::mem::take(tag);
@@ -366,15 +412,18 @@ impl ServerSession {
                 } else {
                     // MULTIAPPEND is not offered: a second message is a syntax error.
                     self.events.push_back(Event::AppendAborted);
-                    self.write(format!("{tag} BAD Unexpected text after the message (MULTIAPPEND is not supported)"));
+                    self.write(format!(
+                        "{tag} BAD Unexpected text after the message (MULTIAPPEND is not supported)"
+                    ));
                 }
             }
             Mode::DiscardLine { reply } => {
-                if let Some((n, non_sync)) = literal_at_end(&line) {
-                    if non_sync {
-                        self.mode = Mode::Discard { remaining: n, reply };
-                        return used;
-                    }
+                if let Some((n, true)) = literal_at_end(&line) {
+                    self.mode = Mode::Discard {
+                        remaining: n,
+                        reply,
+                    };
+                    return used;
                 }
                 self.out.extend_from_slice(&reply);
             }
@@ -457,7 +506,10 @@ impl ServerSession {
         if non_sync {
             let mut r = reply.into_bytes();
             r.extend_from_slice(b"\r\n");
-            self.mode = Mode::Discard { remaining: n, reply: r };
+            self.mode = Mode::Discard {
+                remaining: n,
+                reply: r,
+            };
         } else {
             self.write(reply);
         }
@@ -485,7 +537,12 @@ impl Session for ServerSession {
 
     fn handle_input(&mut self, input: &[u8], now: Instant) -> usize {
         let mut used = 0;
-        while used < input.len() && !self.closed && self.waiting.is_none() && !self.upgrading && self.fetch.is_none() {
+        while used < input.len()
+            && !self.closed
+            && self.waiting.is_none()
+            && !self.upgrading
+            && self.fetch.is_none()
+        {
             let n = self.step(&input[used..], now);
             if n == 0 {
                 break;
@@ -508,7 +565,13 @@ impl Session for ServerSession {
         }
         if self.is_polling_due(now) {
             self.last_poll = now;
-            self.request(Request::Sync, Pending::Sync { tag: None, verb: "IDLE" });
+            self.request(
+                Request::Sync,
+                Pending::Sync {
+                    tag: None,
+                    verb: "IDLE",
+                },
+            );
             return;
         }
         self.violation("autologout");
@@ -537,8 +600,18 @@ impl Session for ServerSession {
             && self.waiting.is_none()
             && let Some((ticket, job)) = self.fetch.take()
         {
-            self.waiting = Some((ticket, Pending::Fetch { tag: self.fetch_tag.take().unwrap_or_default(), uid: self.fetch_uid, first: false }));
-            return Some(Event::Request { ticket, request: Request::Fetch(job) });
+            self.waiting = Some((
+                ticket,
+                Pending::Fetch {
+                    tag: self.fetch_tag.take().unwrap_or_default(),
+                    uid: self.fetch_uid,
+                    first: false,
+                },
+            ));
+            return Some(Event::Request {
+                ticket,
+                request: Request::Fetch(job),
+            });
         }
         None
     }

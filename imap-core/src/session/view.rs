@@ -166,11 +166,16 @@ impl View {
     /// Writes what may be announced now and updates the view to match.
     pub(crate) fn announce(&mut self, a: Announce, out: &mut Vec<u8>) {
         if a.expunge_allowed && !self.pending_expunge.is_empty() {
-            let gone: Vec<u32> = std::mem::take(&mut self.pending_expunge).into_iter().collect();
+            let gone: Vec<u32> = std::mem::take(&mut self.pending_expunge)
+                .into_iter()
+                .collect();
             if a.qresync {
                 // RFC 7162 3.2.10: with QRESYNC enabled, VANISHED replaces EXPUNGE.
-                out.extend_from_slice(format!("* VANISHED {}\r\n", crate::syntax::compact_set(&gone)).as_bytes());
-                self.messages.retain(|m| gone.binary_search(&m.uid).is_err());
+                out.extend_from_slice(
+                    format!("* VANISHED {}\r\n", crate::syntax::compact_set(&gone)).as_bytes(),
+                );
+                self.messages
+                    .retain(|m| gone.binary_search(&m.uid).is_err());
             } else {
                 // Highest first, so each number is still the one the client knows.
                 for uid in gone.iter().rev() {
@@ -193,13 +198,24 @@ impl View {
         }
         if self.recent_changed {
             self.recent_changed = false;
-            let n = self.messages.iter().filter(|m| self.recent.contains(&m.uid)).count();
+            let n = self
+                .messages
+                .iter()
+                .filter(|m| self.recent.contains(&m.uid))
+                .count();
             out.extend_from_slice(format!("* {n} RECENT\r\n").as_bytes());
         }
         for uid in std::mem::take(&mut self.pending_flags) {
             if let Some(seq) = self.seq_of(uid) {
                 let m = &self.messages[seq as usize - 1];
-                write_flags_fetch(seq, m, self.recent.contains(&uid), a.condstore || a.qresync, a.qresync, out);
+                write_flags_fetch(
+                    seq,
+                    m,
+                    self.recent.contains(&uid),
+                    a.condstore || a.qresync,
+                    a.qresync,
+                    out,
+                );
             }
         }
     }
@@ -207,7 +223,14 @@ impl View {
 
 /// `* seq FETCH (FLAGS (...) [UID n] [MODSEQ (m)])`: RFC 7162 section 3.2.4 wants the UID
 /// whenever QRESYNC is on.
-pub(crate) fn write_flags_fetch(seq: u32, m: &MessageInfo, recent: bool, modseq: bool, uid: bool, out: &mut Vec<u8>) {
+pub(crate) fn write_flags_fetch(
+    seq: u32,
+    m: &MessageInfo,
+    recent: bool,
+    modseq: bool,
+    uid: bool,
+    out: &mut Vec<u8>,
+) {
     out.extend_from_slice(format!("* {seq} FETCH (").as_bytes());
     if uid {
         out.extend_from_slice(format!("UID {} ", m.uid).as_bytes());
@@ -226,7 +249,13 @@ mod tests {
     use crate::event::Flags;
 
     fn msg(uid: u32, modseq: u64) -> MessageInfo {
-        MessageInfo { uid, modseq, flags: Flags::default(), size: 10, internal_date: 0 }
+        MessageInfo {
+            uid,
+            modseq,
+            flags: Flags::default(),
+            size: 10,
+            internal_date: 0,
+        }
     }
 
     fn view(uids: &[u32]) -> View {
@@ -246,21 +275,41 @@ mod tests {
         )
     }
 
-    const NO_EXPUNGE: Announce = Announce { expunge_allowed: false, condstore: false, qresync: false };
-    const ALL: Announce = Announce { expunge_allowed: true, condstore: false, qresync: false };
+    const NO_EXPUNGE: Announce = Announce {
+        expunge_allowed: false,
+        condstore: false,
+        qresync: false,
+    };
+    const ALL: Announce = Announce {
+        expunge_allowed: true,
+        condstore: false,
+        qresync: false,
+    };
 
     #[test]
     fn expunges_wait_for_an_allowed_moment() {
         let mut v = view(&[1, 2, 3, 4]);
-        v.absorb(Changes { vanished: vec![2, 4], changed: vec![msg(9, 6)], uid_next: 10, highest_modseq: 6, ..Changes::default() });
+        v.absorb(Changes {
+            vanished: vec![2, 4],
+            changed: vec![msg(9, 6)],
+            uid_next: 10,
+            highest_modseq: 6,
+            ..Changes::default()
+        });
         let mut out = Vec::new();
         v.announce(NO_EXPUNGE, &mut out);
         // New mail is announced, sequence numbers stay: 4 old + 1 new.
-        assert_eq!(String::from_utf8(out).unwrap(), "* 5 EXISTS\r\n* 0 RECENT\r\n");
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "* 5 EXISTS\r\n* 0 RECENT\r\n"
+        );
         assert_eq!(v.seq_of(9), Some(5));
         let mut out = Vec::new();
         v.announce(ALL, &mut out);
-        assert_eq!(String::from_utf8(out).unwrap(), "* 4 EXPUNGE\r\n* 2 EXPUNGE\r\n");
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "* 4 EXPUNGE\r\n* 2 EXPUNGE\r\n"
+        );
         assert_eq!(v.seq_of(9), Some(3));
     }
 
@@ -270,7 +319,12 @@ mod tests {
         let mut m = msg(2, 8);
         m.flags.seen = true;
         v.set_flags(&m);
-        v.absorb(Changes { changed: vec![m], uid_next: 100, highest_modseq: 8, ..Changes::default() });
+        v.absorb(Changes {
+            changed: vec![m],
+            uid_next: 100,
+            highest_modseq: 8,
+            ..Changes::default()
+        });
         let mut out = Vec::new();
         v.announce(ALL, &mut out);
         assert!(out.is_empty());
@@ -280,9 +334,21 @@ mod tests {
     #[test]
     fn qresync_announces_vanished() {
         let mut v = view(&[1, 2, 3]);
-        v.absorb(Changes { vanished: vec![1, 2], uid_next: 100, highest_modseq: 9, ..Changes::default() });
+        v.absorb(Changes {
+            vanished: vec![1, 2],
+            uid_next: 100,
+            highest_modseq: 9,
+            ..Changes::default()
+        });
         let mut out = Vec::new();
-        v.announce(Announce { expunge_allowed: true, condstore: true, qresync: true }, &mut out);
+        v.announce(
+            Announce {
+                expunge_allowed: true,
+                condstore: true,
+                qresync: true,
+            },
+            &mut out,
+        );
         assert_eq!(String::from_utf8(out).unwrap(), "* VANISHED 1:2\r\n");
         assert_eq!(v.len(), 1);
     }

@@ -24,7 +24,10 @@ pub(crate) type Result<T> = std::result::Result<T, SyntaxError>;
 
 /// `atom-specials` (RFC 3501 section 9): what may not appear in an atom.
 fn is_atom_special(b: u8) -> bool {
-    matches!(b, b'(' | b')' | b'{' | b' ' | b'%' | b'*' | b'"' | b'\\' | b']') || b < 0x20 || b >= 0x7f
+    matches!(
+        b,
+        b'(' | b')' | b'{' | b' ' | b'%' | b'*' | b'"' | b'\\' | b']'
+    ) || !(0x20..0x7f).contains(&b)
 }
 
 /// `ATOM-CHAR`.
@@ -265,7 +268,10 @@ impl<'a> Cursor<'a> {
 
     /// A parenthesised list of items, each parsed by `item`, separated by single spaces;
     /// `()` gives an empty list.
-    pub(crate) fn list<T>(&mut self, mut item: impl FnMut(&mut Self) -> Result<T>) -> Result<Vec<T>> {
+    pub(crate) fn list<T>(
+        &mut self,
+        mut item: impl FnMut(&mut Self) -> Result<T>,
+    ) -> Result<Vec<T>> {
         self.expect(b'(', "expected a list")?;
         let mut out = Vec::new();
         if self.eat(b')') {
@@ -285,9 +291,9 @@ fn parse_digits(digits: &[u8]) -> Option<u64> {
     if digits.is_empty() || digits.len() > 19 {
         return None;
     }
-    digits
-        .iter()
-        .try_fold(0u64, |n, &d| n.checked_mul(10)?.checked_add(u64::from(d - b'0')))
+    digits.iter().try_fold(0u64, |n, &d| {
+        n.checked_mul(10)?.checked_add(u64::from(d - b'0'))
+    })
 }
 
 /// Text as UTF-8, for names and search strings; invalid bytes are a syntax error.

@@ -60,7 +60,11 @@ fn date_text(c: &mut Cursor<'_>) -> Result<Date> {
     if !(1..=31).contains(&day) || !(1..=9999).contains(&year) {
         return Err(bad());
     }
-    Ok(Date { year: year as i32, month, day })
+    Ok(Date {
+        year: year as i32,
+        month,
+        day,
+    })
 }
 
 /// `date-time`: `"dd-Mon-yyyy hh:mm:ss +hhmm"`, the day space-padded or not; returns Unix
@@ -165,7 +169,14 @@ mod tests {
     #[test]
     fn dates_quoted_or_not() {
         let d = date(&mut Cursor::new(b"1-feb-1994")).unwrap();
-        assert_eq!(d, Date { year: 1994, month: 2, day: 1 });
+        assert_eq!(
+            d,
+            Date {
+                year: 1994,
+                month: 2,
+                day: 1
+            }
+        );
         assert_eq!(date(&mut Cursor::new(b"\"01-Feb-1994\"")).unwrap(), d);
         assert_eq!(Date::of(d.days() * 86_400 + 3600, 0), d);
         assert!(date(&mut Cursor::new(b"32-Feb-1994")).is_err());

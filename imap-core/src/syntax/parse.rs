@@ -34,7 +34,8 @@ pub fn parse_command(input: &[u8]) -> std::result::Result<Command, ParseFailure>
         tag: Some(tag.clone()),
         error,
     };
-    c.sp().map_err(|_| fail(SyntaxError::new("expected a command after the tag")))?;
+    c.sp()
+        .map_err(|_| fail(SyntaxError::new("expected a command after the tag")))?;
     let body = body(&mut c).map_err(fail)?;
     c.end().map_err(fail)?;
     Ok(Command { tag, body })
@@ -68,7 +69,11 @@ pub(crate) fn tag(c: &mut Cursor<'_>) -> Result<String> {
 fn mailbox(c: &mut Cursor<'_>) -> Result<String> {
     let name = utf8(c.astring()?)?;
     // RFC 3501 5.1: INBOX is case-insensitive.
-    Ok(if name.eq_ignore_ascii_case("INBOX") { "INBOX".into() } else { name })
+    Ok(if name.eq_ignore_ascii_case("INBOX") {
+        "INBOX".into()
+    } else {
+        name
+    })
 }
 
 fn body(c: &mut Cursor<'_>) -> Result<CommandBody> {
@@ -321,7 +326,9 @@ fn list(c: &mut Cursor<'_>, lsub: bool) -> Result<ListCommand> {
         }
         // RFC 5258 section 3: RECURSIVEMATCH alone is an error.
         if l.recursive_match && !l.subscribed_only {
-            return Err(SyntaxError::new("RECURSIVEMATCH needs another selection option"));
+            return Err(SyntaxError::new(
+                "RECURSIVEMATCH needs another selection option",
+            ));
         }
         c.sp()?;
     }
@@ -518,7 +525,9 @@ fn search(c: &mut Cursor<'_>, uid: bool) -> Result<SearchCommand> {
         c.sp()?;
         let cs = utf8(c.astring()?)?.to_ascii_uppercase();
         if cs != "UTF-8" && cs != "US-ASCII" {
-            return Err(SyntaxError::new("[BADCHARSET (UTF-8 US-ASCII)] unsupported charset"));
+            return Err(SyntaxError::new(
+                "[BADCHARSET (UTF-8 US-ASCII)] unsupported charset",
+            ));
         }
         c.sp()?;
     }
@@ -526,7 +535,11 @@ fn search(c: &mut Cursor<'_>, uid: bool) -> Result<SearchCommand> {
     while c.eat(b' ') {
         keys.push(search_key(c, 0)?);
     }
-    let key = if keys.len() == 1 { keys.remove(0) } else { SearchKey::And(keys) };
+    let key = if keys.len() == 1 {
+        keys.remove(0)
+    } else {
+        SearchKey::And(keys)
+    };
     Ok(SearchCommand { uid, ret, key })
 }
 
@@ -592,7 +605,11 @@ fn search_key(c: &mut Cursor<'_>, depth: usize) -> Result<SearchKey> {
         "LARGER" | "SMALLER" => {
             c.sp()?;
             let n = c.number64()?;
-            if word == "LARGER" { SearchKey::Larger(n) } else { SearchKey::Smaller(n) }
+            if word == "LARGER" {
+                SearchKey::Larger(n)
+            } else {
+                SearchKey::Smaller(n)
+            }
         }
         "BEFORE" | "ON" | "SINCE" | "SENTBEFORE" | "SENTON" | "SENTSINCE" => {
             c.sp()?;
@@ -646,14 +663,28 @@ fn fetch(c: &mut Cursor<'_>, uid: bool) -> Result<FetchCommand> {
     let mut items = if c.peek() == Some(b'(') {
         c.list(fetch_item)?
     } else {
-        match c.rest().iter().position(|&b| b == b' ').map_or(c.rest(), |n| &c.rest()[..n]) {
+        match c
+            .rest()
+            .iter()
+            .position(|&b| b == b' ')
+            .map_or(c.rest(), |n| &c.rest()[..n])
+        {
             m if m.eq_ignore_ascii_case(b"ALL") => {
                 c.keyword("ALL");
-                vec![FetchItem::Flags, FetchItem::InternalDate, FetchItem::Rfc822Size, FetchItem::Envelope]
+                vec![
+                    FetchItem::Flags,
+                    FetchItem::InternalDate,
+                    FetchItem::Rfc822Size,
+                    FetchItem::Envelope,
+                ]
             }
             m if m.eq_ignore_ascii_case(b"FAST") => {
                 c.keyword("FAST");
-                vec![FetchItem::Flags, FetchItem::InternalDate, FetchItem::Rfc822Size]
+                vec![
+                    FetchItem::Flags,
+                    FetchItem::InternalDate,
+                    FetchItem::Rfc822Size,
+                ]
             }
             m if m.eq_ignore_ascii_case(b"FULL") => {
                 c.keyword("FULL");
@@ -693,7 +724,9 @@ fn fetch(c: &mut Cursor<'_>, uid: bool) -> Result<FetchCommand> {
         }
         // RFC 7162 3.2.6: VANISHED needs CHANGEDSINCE and a UID FETCH.
         if vanished && (changed_since.is_none() || !uid) {
-            return Err(SyntaxError::new("VANISHED needs UID FETCH with CHANGEDSINCE"));
+            return Err(SyntaxError::new(
+                "VANISHED needs UID FETCH with CHANGEDSINCE",
+            ));
         }
     }
     if changed_since.is_some() && !items.contains(&FetchItem::ModSeq) {
@@ -731,7 +764,10 @@ fn fetch_item(c: &mut Cursor<'_>) -> Result<FetchItem> {
         // Outlook's obsolete RFC822.PEEK (RFC 1730): BODY.PEEK[].
         b"RFC822.PEEK" => FetchItem::Section {
             peek: true,
-            section: SectionSpec { path: Vec::new(), text: SectionText::Full },
+            section: SectionSpec {
+                path: Vec::new(),
+                text: SectionText::Full,
+            },
             partial: None,
         },
         b"BODYSTRUCTURE" => FetchItem::BodyStructure,
@@ -877,27 +913,35 @@ mod tests {
     #[test]
     fn real_client_forms() {
         // Thunderbird: lower case, LIST-EXTENDED with RETURN.
-        let CommandBody::List(l) = ok("61 list (subscribed) \"\" \"*\" return (special-use)") else {
+        let CommandBody::List(l) = ok("61 list (subscribed) \"\" \"*\" return (special-use)")
+        else {
             panic!()
         };
         assert!(l.subscribed_only && l.return_special_use && l.extended);
         // iOS: a dotted tag.
         assert_eq!(parse_command(b"8.569 IDLE").unwrap().tag, "8.569");
         // Outlook: mixed-case obsolete RFC822.peek.
-        let CommandBody::Fetch(f) = ok("WIR00001 UID fetch 1:* (UID RFC822.SIZE RFC822.peek)") else {
+        let CommandBody::Fetch(f) = ok("WIR00001 UID fetch 1:* (UID RFC822.SIZE RFC822.peek)")
+        else {
             panic!()
         };
         assert!(f.uid && f.items.len() == 3);
         // mbsync.
-        let CommandBody::Store(s) = ok("7 UID STORE 3 +FLAGS.SILENT (\\Deleted)") else { panic!() };
+        let CommandBody::Store(s) = ok("7 UID STORE 3 +FLAGS.SILENT (\\Deleted)") else {
+            panic!()
+        };
         assert!(s.silent && s.op == StoreOp::Add && s.flags == [Flag::Deleted]);
         // neomutt.
-        let CommandBody::Status { items, .. } = ok("a0002 STATUS \"INBOX\" (UIDNEXT UIDVALIDITY UNSEEN RECENT MESSAGES)") else {
+        let CommandBody::Status { items, .. } =
+            ok("a0002 STATUS \"INBOX\" (UIDNEXT UIDVALIDITY UNSEEN RECENT MESSAGES)")
+        else {
             panic!()
         };
         assert_eq!(items.len(), 5);
         // iPhone Mail 16.5.1.
-        let CommandBody::Fetch(f) = ok("5 UID FETCH 1:* (FLAGS) (CHANGEDSINCE 0)") else { panic!() };
+        let CommandBody::Fetch(f) = ok("5 UID FETCH 1:* (FLAGS) (CHANGEDSINCE 0)") else {
+            panic!()
+        };
         assert_eq!(f.changed_since, Some(0));
         assert!(f.items.contains(&FetchItem::ModSeq));
     }
@@ -905,13 +949,17 @@ mod tests {
     #[test]
     fn literals_inline() {
         let cmd = format!("a LOGIN {} {}", lit("alice"), lit("pa ss"));
-        let CommandBody::Login { user, password } = ok(&cmd) else { panic!() };
+        let CommandBody::Login { user, password } = ok(&cmd) else {
+            panic!()
+        };
         assert_eq!((user.as_str(), password.expose()), ("alice", &b"pa ss"[..]));
     }
 
     #[test]
     fn sections_and_partials() {
-        let CommandBody::Fetch(f) = ok("a FETCH 1 (BODY.PEEK[1.2.HEADER.FIELDS (From \"Subject\")]<0.100> BODY[] BODY)") else {
+        let CommandBody::Fetch(f) =
+            ok("a FETCH 1 (BODY.PEEK[1.2.HEADER.FIELDS (From \"Subject\")]<0.100> BODY[] BODY)")
+        else {
             panic!()
         };
         assert_eq!(
@@ -920,7 +968,10 @@ mod tests {
                 peek: true,
                 section: SectionSpec {
                     path: vec![1, 2],
-                    text: SectionText::HeaderFields { names: vec!["From".into(), "Subject".into()], not: false }
+                    text: SectionText::HeaderFields {
+                        names: vec!["From".into(), "Subject".into()],
+                        not: false
+                    }
                 },
                 partial: Some((0, 100)),
             }
@@ -932,11 +983,15 @@ mod tests {
 
     #[test]
     fn search_keys_nest() {
-        let CommandBody::Search(s) = ok("a UID SEARCH RETURN (MIN COUNT) CHARSET UTF-8 OR (FROM bob SEEN) NOT 1:3 SINCE 1-Feb-2024") else {
+        let CommandBody::Search(s) = ok(
+            "a UID SEARCH RETURN (MIN COUNT) CHARSET UTF-8 OR (FROM bob SEEN) NOT 1:3 SINCE 1-Feb-2024",
+        ) else {
             panic!()
         };
         assert!(s.uid && s.ret.unwrap().min && s.ret.unwrap().count);
-        let SearchKey::And(keys) = s.key else { panic!() };
+        let SearchKey::And(keys) = s.key else {
+            panic!()
+        };
         assert_eq!(keys.len(), 2);
         assert!(bad("a SEARCH CHARSET KOI8-R ALL").starts_with("[BADCHARSET"));
         let deep = format!("a SEARCH {}ALL", "NOT ".repeat(40));
@@ -945,7 +1000,10 @@ mod tests {
 
     #[test]
     fn select_with_qresync() {
-        let CommandBody::Select { qresync: Some(q), .. } = ok("a SELECT INBOX (QRESYNC (67890007 20050715194045000 41,43:211,214:541))") else {
+        let CommandBody::Select {
+            qresync: Some(q), ..
+        } = ok("a SELECT INBOX (QRESYNC (67890007 20050715194045000 41,43:211,214:541))")
+        else {
             panic!()
         };
         assert_eq!((q.uid_validity, q.mod_seq), (67890007, 20050715194045000));

@@ -5,7 +5,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use crate::event::{Answer, Changes, Event, FlagChange, Flags, MailboxEntry, MessageInfo, Request, SelectedMailbox, StatusInfo};
+use crate::event::{
+    Answer, Changes, Event, FlagChange, Flags, MailboxEntry, MessageInfo, Request, SelectedMailbox,
+    StatusInfo,
+};
 use crate::fetch::MessageSource;
 use crate::session::{FetchProgress, ServerSession};
 
@@ -47,7 +50,13 @@ impl Folder {
         self.modseq += 1;
         self.unclaimed.insert(uid);
         self.messages.push(Stored {
-            info: MessageInfo { uid, modseq: self.modseq, flags, size: bytes.len() as u64, internal_date: date },
+            info: MessageInfo {
+                uid,
+                modseq: self.modseq,
+                flags,
+                size: bytes.len() as u64,
+                internal_date: date,
+            },
             bytes,
         });
         uid
@@ -100,7 +109,10 @@ impl MemoryStore {
         let mut inner = self.lock();
         inner.next_validity += 1;
         let v = 1000 + inner.next_validity;
-        let mut u = User { password: password.as_bytes().to_vec(), ..User::default() };
+        let mut u = User {
+            password: password.as_bytes().to_vec(),
+            ..User::default()
+        };
         u.folders.insert("INBOX".into(), Folder::new(v));
         u.subscribed.insert("INBOX".into());
         inner.users.insert(user.into(), u);
@@ -134,7 +146,12 @@ impl MemoryStore {
             .users
             .get(user)
             .and_then(|u| u.folders.get(mailbox))
-            .map(|f| f.messages.iter().map(|m| (m.info.uid, m.info.flags.clone())).collect())
+            .map(|f| {
+                f.messages
+                    .iter()
+                    .map(|m| (m.info.uid, m.info.flags.clone()))
+                    .collect()
+            })
             .unwrap_or_default()
     }
 
@@ -145,8 +162,18 @@ impl MemoryStore {
             return Changes::default();
         };
         Changes {
-            changed: f.messages.iter().filter(|m| m.info.modseq > since).map(|m| m.info.clone()).collect(),
-            vanished: f.expunged.iter().filter(|(_, m)| *m > since).map(|(u, _)| *u).collect(),
+            changed: f
+                .messages
+                .iter()
+                .filter(|m| m.info.modseq > since)
+                .map(|m| m.info.clone())
+                .collect(),
+            vanished: f
+                .expunged
+                .iter()
+                .filter(|(_, m)| *m > since)
+                .map(|(u, _)| *u)
+                .collect(),
             recent: Vec::new(),
             uid_next: f.uid_next,
             highest_modseq: f.modseq,
@@ -167,7 +194,13 @@ pub struct MemoryHost {
 impl MemoryHost {
     /// A host for one connection.
     pub fn new(store: MemoryStore) -> Self {
-        MemoryHost { store, user: None, pending_user: None, selected: None, append: None }
+        MemoryHost {
+            store,
+            user: None,
+            pending_user: None,
+            selected: None,
+            append: None,
+        }
     }
 
     /// The user logged in, if any.
@@ -179,11 +212,18 @@ impl MemoryHost {
     /// real host compute), to hand to [`ServerSession::handle_changes`].
     pub fn changes_for(&self, session: &ServerSession) -> Option<Changes> {
         let since = session.synced_modseq()?;
-        Some(self.store.changes(self.user.as_deref()?, self.selected.as_deref()?, since))
+        Some(
+            self.store
+                .changes(self.user.as_deref()?, self.selected.as_deref()?, since),
+        )
     }
 
     /// Answers every pending event of `session`; returns a description of each for a log.
-    pub fn answer_all(&mut self, session: &mut ServerSession, now: std::time::Instant) -> Vec<String> {
+    pub fn answer_all(
+        &mut self,
+        session: &mut ServerSession,
+        now: std::time::Instant,
+    ) -> Vec<String> {
         let mut log = Vec::new();
         while let Some(event) = session_api::Session::poll_event(session) {
             log.push(describe(&event));
@@ -196,11 +236,20 @@ impl MemoryHost {
         match event {
             Event::Request { ticket, request } => {
                 if let Request::Fetch(mut job) = request {
-                    let (user, mailbox) = (self.user.clone().unwrap_or_default(), self.selected.clone().unwrap_or_default());
+                    let (user, mailbox) = (
+                        self.user.clone().unwrap_or_default(),
+                        self.selected.clone().unwrap_or_default(),
+                    );
                     let seen = job.uids_to_mark_seen();
                     if !seen.is_empty() {
-                        let flags = Flags { seen: true, ..Flags::default() };
-                        for info in self.store_flags(&user, &mailbox, &seen, FlagChange::Add, &flags, None).0 {
+                        let flags = Flags {
+                            seen: true,
+                            ..Flags::default()
+                        };
+                        for info in self
+                            .store_flags(&user, &mailbox, &seen, FlagChange::Add, &flags, None)
+                            .0
+                        {
                             job.update_flags(&info);
                         }
                     }
@@ -208,7 +257,11 @@ impl MemoryHost {
                         job.set_vanished(self.store.changes(&user, &mailbox, since).vanished);
                     }
                     let mut out = Vec::new();
-                    let mut source = Source { store: self.store.clone(), user, mailbox };
+                    let mut source = Source {
+                        store: self.store.clone(),
+                        user,
+                        mailbox,
+                    };
                     job.fill(&mut source, &mut out, usize::MAX);
                     session.fetch_progress(ticket, FetchProgress { output: out, job }, now);
                     return;
@@ -237,9 +290,21 @@ impl MemoryHost {
         inner.users.get_mut(self.user.as_deref()?).map(f)
     }
 
-    fn store_flags(&self, user: &str, mailbox: &str, uids: &[u32], op: FlagChange, flags: &Flags, unchanged_since: Option<u64>) -> (Vec<MessageInfo>, Vec<u32>) {
+    fn store_flags(
+        &self,
+        user: &str,
+        mailbox: &str,
+        uids: &[u32],
+        op: FlagChange,
+        flags: &Flags,
+        unchanged_since: Option<u64>,
+    ) -> (Vec<MessageInfo>, Vec<u32>) {
         let mut inner = self.store.lock();
-        let Some(f) = inner.users.get_mut(user).and_then(|u| u.folders.get_mut(mailbox)) else {
+        let Some(f) = inner
+            .users
+            .get_mut(user)
+            .and_then(|u| u.folders.get_mut(mailbox))
+        else {
             return (Vec::new(), Vec::new());
         };
         let (mut updated, mut modified) = (Vec::new(), Vec::new());
@@ -266,7 +331,12 @@ impl MemoryHost {
         let no = |code: &str, text: &str| Answer::no(Some(code), text);
         match request {
             Request::Login(c) => {
-                let ok = self.store.lock().users.get(&c.user).is_some_and(|u| u.password == c.password.expose());
+                let ok = self
+                    .store
+                    .lock()
+                    .users
+                    .get(&c.user)
+                    .is_some_and(|u| u.password == c.password.expose());
                 if ok {
                     self.user = Some(c.user);
                     Answer::LoggedIn
@@ -275,11 +345,23 @@ impl MemoryHost {
                     Answer::LoginRefused
                 }
             }
-            Request::Select { mailbox, read_only, vanished_since } => {
+            Request::Select {
+                mailbox,
+                read_only,
+                vanished_since,
+            } => {
                 let r = self.with_user(|u| {
                     let f = u.folders.get_mut(&mailbox)?;
-                    let recent: Vec<u32> = if read_only { Vec::new() } else { std::mem::take(&mut f.unclaimed).into_iter().collect() };
-                    let keywords: BTreeSet<String> = f.messages.iter().flat_map(|m| m.info.flags.keywords.clone()).collect();
+                    let recent: Vec<u32> = if read_only {
+                        Vec::new()
+                    } else {
+                        std::mem::take(&mut f.unclaimed).into_iter().collect()
+                    };
+                    let keywords: BTreeSet<String> = f
+                        .messages
+                        .iter()
+                        .flat_map(|m| m.info.flags.keywords.clone())
+                        .collect();
                     Some(SelectedMailbox {
                         uid_validity: f.uid_validity,
                         uid_next: f.uid_next,
@@ -289,7 +371,13 @@ impl MemoryHost {
                         keywords: keywords.into_iter().collect(),
                         writable: true,
                         vanished: vanished_since
-                            .map(|s| f.expunged.iter().filter(|(_, m)| *m > s).map(|(u, _)| *u).collect())
+                            .map(|s| {
+                                f.expunged
+                                    .iter()
+                                    .filter(|(_, m)| *m > s)
+                                    .map(|(u, _)| *u)
+                                    .collect()
+                            })
                             .unwrap_or_default(),
                     })
                 });
@@ -303,7 +391,11 @@ impl MemoryHost {
             }
             Request::Create(name) => {
                 let user = self.user.clone().unwrap_or_default();
-                if self.store.create(&user, &name) { Answer::Done } else { no("ALREADYEXISTS", "Mailbox exists") }
+                if self.store.create(&user, &name) {
+                    Answer::Done
+                } else {
+                    no("ALREADYEXISTS", "Mailbox exists")
+                }
             }
             Request::Delete(name) => match self.with_user(|u| u.folders.remove(&name)).flatten() {
                 Some(_) => Answer::Done,
@@ -355,7 +447,9 @@ impl MemoryHost {
                                 special_use: special_use(&name),
                                 subscribed: u.subscribed.contains(&name),
                                 exists: u.folders.contains_key(&name),
-                                status: status.as_ref().and_then(|_| u.folders.get(&name).map(Folder::status)),
+                                status: status
+                                    .as_ref()
+                                    .and_then(|_| u.folders.get(&name).map(Folder::status)),
                                 name,
                             })
                             .collect();
@@ -366,11 +460,19 @@ impl MemoryHost {
                     .unwrap_or_default();
                 Answer::Mailboxes(entries)
             }
-            Request::Status(name) => match self.with_user(|u| u.folders.get(&name).map(Folder::status)).flatten() {
+            Request::Status(name) => match self
+                .with_user(|u| u.folders.get(&name).map(Folder::status))
+                .flatten()
+            {
                 Some(s) => Answer::Status(s),
                 None => no("NONEXISTENT", "No such mailbox"),
             },
-            Request::AppendStart { mailbox, flags, date, .. } => {
+            Request::AppendStart {
+                mailbox,
+                flags,
+                date,
+                ..
+            } => {
                 if self.with_user(|u| u.folders.contains_key(&mailbox)) != Some(true) {
                     return no("TRYCREATE", "No such mailbox");
                 }
@@ -383,7 +485,10 @@ impl MemoryHost {
                 };
                 let r = self.with_user(|u| {
                     let f = u.folders.get_mut(&mailbox)?;
-                    Some((f.uid_validity, f.add(bytes, flags, date.unwrap_or(1_700_000_000))))
+                    Some((
+                        f.uid_validity,
+                        f.add(bytes, flags, date.unwrap_or(1_700_000_000)),
+                    ))
                 });
                 match r.flatten() {
                     Some((uid_validity, uid)) => Answer::Appended { uid_validity, uid },
@@ -399,21 +504,50 @@ impl MemoryHost {
                 };
                 Answer::Searched(job.run(&mut source))
             }
-            Request::Store { uids, op, flags, unchanged_since } => {
+            Request::Store {
+                uids,
+                op,
+                flags,
+                unchanged_since,
+            } => {
                 let user = self.user.clone().unwrap_or_default();
                 let mailbox = self.selected.clone().unwrap_or_default();
-                let (updated, modified) = self.store_flags(&user, &mailbox, &uids, op, &flags, unchanged_since);
+                let (updated, modified) =
+                    self.store_flags(&user, &mailbox, &uids, op, &flags, unchanged_since);
                 Answer::Stored { updated, modified }
             }
-            Request::Copy { uids, mailbox, moving } => {
+            Request::Copy {
+                uids,
+                mailbox,
+                moving,
+            } => {
                 let source = self.selected.clone().unwrap_or_default();
                 let r = self.with_user(|u| {
                     if !u.folders.contains_key(&mailbox) {
                         return None;
                     }
-                    let src: Vec<Stored> = u.folders.get(&source)?.messages.iter().filter(|m| uids.contains(&m.info.uid)).cloned().collect();
+                    let src: Vec<Stored> = u
+                        .folders
+                        .get(&source)?
+                        .messages
+                        .iter()
+                        .filter(|m| uids.contains(&m.info.uid))
+                        .cloned()
+                        .collect();
                     let dst = u.folders.get_mut(&mailbox)?;
-                    let pairs: Vec<(u32, u32)> = src.iter().map(|m| (m.info.uid, dst.add(m.bytes.clone(), m.info.flags.clone(), m.info.internal_date))).collect();
+                    let pairs: Vec<(u32, u32)> = src
+                        .iter()
+                        .map(|m| {
+                            (
+                                m.info.uid,
+                                dst.add(
+                                    m.bytes.clone(),
+                                    m.info.flags.clone(),
+                                    m.info.internal_date,
+                                ),
+                            )
+                        })
+                        .collect();
                     let validity = dst.uid_validity;
                     if moving {
                         let f = u.folders.get_mut(&source)?;
@@ -421,12 +555,16 @@ impl MemoryHost {
                             f.modseq += 1;
                             f.expunged.push((*uid, f.modseq));
                         }
-                        f.messages.retain(|m| !pairs.iter().any(|p| p.0 == m.info.uid));
+                        f.messages
+                            .retain(|m| !pairs.iter().any(|p| p.0 == m.info.uid));
                     }
                     Some((validity, pairs))
                 });
                 match r.flatten() {
-                    Some((uid_validity, pairs)) => Answer::Copied { uid_validity, pairs },
+                    Some((uid_validity, pairs)) => Answer::Copied {
+                        uid_validity,
+                        pairs,
+                    },
                     None => no("TRYCREATE", "No such mailbox"),
                 }
             }
@@ -438,7 +576,10 @@ impl MemoryHost {
                         let gone: Vec<u32> = f
                             .messages
                             .iter()
-                            .filter(|m| m.info.flags.deleted && uids.as_ref().is_none_or(|s| s.contains(&m.info.uid)))
+                            .filter(|m| {
+                                m.info.flags.deleted
+                                    && uids.as_ref().is_none_or(|s| s.contains(&m.info.uid))
+                            })
                             .map(|m| m.info.uid)
                             .collect();
                         for uid in &gone {
@@ -531,22 +672,45 @@ pub fn describe(event: &Event) -> String {
     match event {
         Event::Request { request, .. } => match request {
             Request::Login(c) => format!("login {}", c.user),
-            Request::Select { mailbox, read_only, vanished_since } => {
-                format!("select {mailbox}{}{}", if *read_only { " read-only" } else { "" }, vanished_since.map(|v| format!(" vanished-since {v}")).unwrap_or_default())
+            Request::Select {
+                mailbox,
+                read_only,
+                vanished_since,
+            } => {
+                format!(
+                    "select {mailbox}{}{}",
+                    if *read_only { " read-only" } else { "" },
+                    vanished_since
+                        .map(|v| format!(" vanished-since {v}"))
+                        .unwrap_or_default()
+                )
             }
             Request::Create(n) => format!("create {n}"),
             Request::Delete(n) => format!("delete {n}"),
             Request::Rename { from, to } => format!("rename {from} {to}"),
-            Request::Subscribe(n, on) => format!("{} {n}", if *on { "subscribe" } else { "unsubscribe" }),
-            Request::List { status } => format!("list{}", if status.is_some() { " with status" } else { "" }),
+            Request::Subscribe(n, on) => {
+                format!("{} {n}", if *on { "subscribe" } else { "unsubscribe" })
+            }
+            Request::List { status } => {
+                format!("list{}", if status.is_some() { " with status" } else { "" })
+            }
             Request::Status(n) => format!("status {n}"),
-            Request::AppendStart { mailbox, size, .. } => format!("append to {mailbox}, {size} octets"),
+            Request::AppendStart { mailbox, size, .. } => {
+                format!("append to {mailbox}, {size} octets")
+            }
             Request::AppendEnd => "append end".into(),
             Request::Sync => "sync".into(),
             Request::Fetch(job) => format!("fetch uids {:?}", job.uids().collect::<Vec<_>>()),
             Request::Search(_) => "search".into(),
             Request::Store { uids, op, .. } => format!("store {op:?} on {uids:?}"),
-            Request::Copy { uids, mailbox, moving } => format!("{} {uids:?} to {mailbox}", if *moving { "move" } else { "copy" }),
+            Request::Copy {
+                uids,
+                mailbox,
+                moving,
+            } => format!(
+                "{} {uids:?} to {mailbox}",
+                if *moving { "move" } else { "copy" }
+            ),
             Request::Expunge { uids } => format!("expunge {uids:?}"),
         },
         Event::AppendData(b) => format!("append data, {} octets", b.len()),

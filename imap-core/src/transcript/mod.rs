@@ -38,8 +38,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use session_api::Session;
-pub use transcript::{Item, Mismatch, Outcome, Split, TranscriptError, escape, unescape};
 use transcript::{EventLog, Host, Role};
+pub use transcript::{Item, Mismatch, Outcome, Split, TranscriptError, escape, unescape};
 
 pub use memory::{MemoryHost, MemoryStore, describe};
 
@@ -69,9 +69,14 @@ impl transcript::Directives for ImapDirectives {
             }
             "mailbox" => self.mailboxes.push(rest.trim().into()),
             "message" => {
-                let (mailbox, rest) = rest.split_once(' ').ok_or("`! message MAILBOX FLAGS|BYTES`")?;
-                let (flags, bytes) = rest.split_once('|').ok_or("`! message MAILBOX FLAGS|BYTES`")?;
-                self.messages.push((mailbox.into(), flags.into(), unescape(bytes)));
+                let (mailbox, rest) = rest
+                    .split_once(' ')
+                    .ok_or("`! message MAILBOX FLAGS|BYTES`")?;
+                let (flags, bytes) = rest
+                    .split_once('|')
+                    .ok_or("`! message MAILBOX FLAGS|BYTES`")?;
+                self.messages
+                    .push((mailbox.into(), flags.into(), unescape(bytes)));
             }
             _ => return Ok(false),
         }
@@ -160,7 +165,14 @@ pub fn replay_split(t: &Transcript, start: Instant, split: Split<'_>) -> Outcome
     let implicit_tls = t.items.first() == Some(&Item::Tls);
     let mut session = ServerSession::new(config, implicit_tls, start);
     let mut host = ReplayHost(MemoryHost::new(store(t)));
-    let outcome = transcript::replay(&t.items, Role::Server, &mut session, &mut host, start, split);
+    let outcome = transcript::replay(
+        &t.items,
+        Role::Server,
+        &mut session,
+        &mut host,
+        start,
+        split,
+    );
     let _ = session.is_closed();
     outcome
 }
