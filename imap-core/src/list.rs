@@ -46,12 +46,14 @@ pub(crate) const MAX_WILDCARDS: usize = 8;
 /// One line to answer.
 #[derive(Debug)]
 pub(crate) struct Listed<'a> {
-    pub(crate) entry: &'a MailboxEntry,
+    pub(crate) name: &'a str,
+    /// The entry, or `None` for a level of hierarchy that is no mailbox itself.
+    pub(crate) entry: Option<&'a MailboxEntry>,
     pub(crate) attributes: Vec<&'static str>,
 }
 
 /// The entries a LIST or LSUB answers, in the host's order, with their attributes.
-pub(crate) fn select<'a>(cmd: &ListCommand, entries: &'a [MailboxEntry]) -> Vec<Listed<'a>> {
+pub(crate) fn select<'a>(cmd: &ListCommand, entries: &'a [MailboxEntry], parents: &'a [String]) -> Vec<Listed<'a>> {
     let patterns: Vec<String> = cmd
         .patterns
         .iter()
@@ -88,7 +90,8 @@ pub(crate) fn select<'a>(cmd: &ListCommand, entries: &'a [MailboxEntry]) -> Vec<
         }
         let mut attributes = Vec::new();
         if !e.exists {
-            attributes.push("\\NonExistent");
+            // RFC 5258 section 3.4 for LIST; LSUB only knows \Noselect (RFC 3501 6.3.9).
+            attributes.push(if cmd.lsub { "\\Noselect" } else { "\\NonExistent" });
         }
         if !cmd.lsub {
             // RFC 3348 CHILDREN; cheap to say always.
@@ -105,11 +108,51 @@ pub(crate) fn select<'a>(cmd: &ListCommand, entries: &'a [MailboxEntry]) -> Vec<
             attributes.push(special_use(use_));
         }
         out.push(Listed {
-            entry: e,
+            name: &e.name,
+            entry: Some(e),
             attributes,
         });
     }
+    if !cmd.subscribed_only && !cmd.special_use_only {
+        // RFC 3501 6.3.8: levels of hierarchy that are not mailboxes themselves are listed
+        // with \Noselect (Maildir++ creates `a.b` without `a`).
+        for p in parents {
+            if patterns.iter().any(|pat| matches(pat, p)) {
+                let attributes = if cmd.lsub {
+                    vec!["\\Noselect"]
+                } else {
+                    vec!["\\Noselect", "\\HasChildren"]
+                };
+                out.push(Listed {
+                    name: p,
+                    entry: None,
+                    attributes,
+                });
+            }
+        }
+    }
     out
+}
+
+/// The levels of hierarchy above existing mailboxes that are not mailboxes themselves.
+pub(crate) fn implied_parents(entries: &[MailboxEntry]) -> Vec<String> {
+    let names: std::collections::BTreeSet<&str> = entries
+        .iter()
+        .filter(|e| e.exists)
+        .map(|e| e.name.as_str())
+        .collect();
+    let mut out = std::collections::BTreeSet::new();
+    for name in &names {
+        let mut end = 0;
+        while let Some(i) = name[end..].find(SEPARATOR) {
+            let parent = &name[..end + i];
+            if !names.contains(parent) {
+                out.insert(parent.to_owned());
+            }
+            end += i + 1;
+        }
+    }
+    out.into_iter().collect()
 }
 
 fn special_use(s: &str) -> &'static str {

@@ -158,20 +158,20 @@ impl ServerSession {
             }
             (Pending::List { tag, cmd }, Answer::Mailboxes(entries)) => {
                 let verb = if cmd.lsub { "LSUB" } else { "LIST" };
-                for l in list::select(&cmd, &entries) {
-                    let name = render::astring(&l.entry.name);
+                let parents = list::implied_parents(&entries);
+                for l in list::select(&cmd, &entries, &parents) {
+                    let name = render::astring(l.name);
                     self.write(format!(
                         "* {verb} ({}) \".\" {name}",
                         l.attributes.join(" ")
                     ));
-                    if let (Some(items), Some(status)) = (&cmd.return_status, &l.entry.status)
-                        && l.entry.exists
+                    if let (Some(items), Some(entry)) = (&cmd.return_status, l.entry)
+                        && let Some(status) = &entry.status
+                        && entry.exists
                     {
-                        {
-                            let mut line = format!("* STATUS {name} ").into_bytes();
-                            status.write(items, &mut line);
-                            self.write(line);
-                        }
+                        let mut line = format!("* STATUS {name} ").into_bytes();
+                        status.write(items, &mut line);
+                        self.write(line);
                     }
                 }
                 self.complete(&tag, "OK", None, &format!("{verb} completed"), true);
