@@ -39,6 +39,24 @@ pub enum StoreError {
         /// Why it was refused.
         reason: &'static str,
     },
+    /// The folder does not exist.
+    #[error("no folder {name:?}")]
+    NoSuchFolder {
+        /// The name asked for.
+        name: String,
+    },
+    /// A folder of that name exists already.
+    #[error("folder {name:?} exists already")]
+    FolderExists {
+        /// The name.
+        name: String,
+    },
+    /// No message with that UID (it was expunged).
+    #[error("no message with UID {uid}")]
+    NoSuchMessage {
+        /// The UID.
+        uid: u32,
+    },
     /// [`MailStore::begin`](crate::MailStore::begin) was called with no recipient.
     #[error("a delivery needs at least one recipient")]
     NoRecipients,
@@ -68,6 +86,27 @@ impl StoreError {
             path: path.into(),
             source,
         }
+    }
+
+    /// Whether the folder or message does not exist (IMAP: `NONEXISTENT`, `TRYCREATE`).
+    pub fn is_not_found(&self) -> bool {
+        matches!(
+            self,
+            StoreError::NoSuchFolder { .. } | StoreError::NoSuchMessage { .. }
+        )
+    }
+
+    /// Whether the folder exists already (IMAP: `ALREADYEXISTS`).
+    pub fn is_already_exists(&self) -> bool {
+        matches!(self, StoreError::FolderExists { .. })
+    }
+
+    /// Whether a name was refused (IMAP: `CANNOT`).
+    pub fn is_invalid_name(&self) -> bool {
+        matches!(
+            self,
+            StoreError::InvalidFolder { .. } | StoreError::InvalidMailbox { .. }
+        )
     }
 
     /// The underlying I/O error, if this error came from the file system.

@@ -40,6 +40,12 @@ pub enum FsOp {
     Remove,
     /// List a directory.
     ReadDir,
+    /// Rename a file (a flag change, a move, an index file replaced).
+    Rename,
+    /// Read a file.
+    Read,
+    /// Take a folder's lock file.
+    Lock,
 }
 
 impl fmt::Display for FsOp {
@@ -54,6 +60,9 @@ impl fmt::Display for FsOp {
             FsOp::Copy => "copy to",
             FsOp::Remove => "remove",
             FsOp::ReadDir => "read directory",
+            FsOp::Rename => "rename",
+            FsOp::Read => "read",
+            FsOp::Lock => "lock",
         })
     }
 }

@@ -39,6 +39,7 @@ mod delivery;
 mod error;
 mod fault;
 mod group_sync;
+mod index;
 mod mailbox;
 mod name;
 mod watch;
@@ -54,6 +55,10 @@ use std::time::{Duration, SystemTime};
 pub use delivery::{Delivered, Delivery};
 pub use error::StoreError;
 pub use fault::{FaultHook, FsOp};
+pub use index::{
+    Appending, Changes, FlagOp, Flags, Folder, FolderInfo, FolderWatch, MessageMeta, Snapshot,
+    Status, Stored,
+};
 pub use mailbox::{MAX_DOMAIN_LEN, MAX_LOCAL_LEN, Mailbox};
 pub use watch::{NewMail, Watch};
 
@@ -176,6 +181,7 @@ impl MailStore {
             known: Mutex::new(BTreeSet::new()),
             dir_syncs: group_sync::DirSyncs::default(),
             watchers: watch::Watchers::default(),
+            folders: index::Registry::default(),
         };
         inner
             .hooked(FsOp::CreateDir, &inner.root, || {
@@ -375,6 +381,8 @@ pub(crate) struct Inner {
     dir_syncs: group_sync::DirSyncs,
     /// Who hears of new mail in which mailbox.
     pub(crate) watchers: watch::Watchers,
+    /// Open IMAP folders and their watchers.
+    pub(crate) folders: index::Registry,
 }
 
 impl fmt::Debug for Inner {
