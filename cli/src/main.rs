@@ -7,6 +7,7 @@
 
 mod certs;
 mod host;
+mod imap_host;
 mod logins;
 mod record;
 mod replay;

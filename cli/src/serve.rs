@@ -10,6 +10,7 @@ use smtp_core::policy::LocalDomains;
 
 use crate::certs::Certs;
 use crate::host::{ConnectionLimits, SmtpService};
+use crate::imap_host::ImapService;
 use crate::logins::Logins;
 use crate::settings::{Runtime, ServeArgs, Settings};
 
@@ -66,6 +67,13 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         sockets.push((bind(at(starttls))?, Role::Submission, false));
         sockets.push((bind(at(implicit))?, Role::Submission, true));
     }
+    let mut imap_sockets = Vec::new();
+    if let Some(port) = settings.imap {
+        imap_sockets.push((bind(at(port))?, false));
+    }
+    if let Some(port) = settings.imaps {
+        imap_sockets.push((bind(at(port))?, true));
+    }
     // Logged only now, so that a failed start prints nothing but its error.
     certs.log(settings.tls.is_none());
     if users.is_configured() {
@@ -113,6 +121,23 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         })
     };
     let (mx, submission) = (service_for(Role::Mx), service_for(Role::Submission));
+    let imap_for = |implicit_tls: bool| {
+        let mut config = imap_core::ServerConfig::new(settings.hostname.clone());
+        config.starttls = !implicit_tls;
+        let loopback_config = settings.plaintext_auth_on_loopback.then(|| {
+            let mut c = config.clone();
+            c.plaintext_auth = true;
+            Arc::new(c)
+        });
+        Arc::new(ImapService {
+            config: Arc::new(config),
+            loopback_config,
+            implicit_tls,
+            logins: logins.clone(),
+            store: store.clone(),
+        })
+    };
+    let (imap, imaps) = (imap_for(false), imap_for(true));
     for (socket, role, mode) in &sockets {
         let tls = if mode.is_implicit() {
             "implicit TLS"
@@ -125,6 +150,31 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         };
         tracing::info!(addr = %socket.local_addr()?, tls, "{what} ready");
     }
+    for (socket, implicit) in &imap_sockets {
+        let tls = if *implicit {
+            "implicit TLS"
+        } else {
+            "STARTTLS"
+        };
+        tracing::info!(addr = %socket.local_addr()?, tls, "IMAP ready");
+    }
+    let imap_listeners: Vec<_> = imap_sockets
+        .into_iter()
+        .map(|(socket, implicit)| {
+            let (service, mode) = if implicit {
+                (
+                    Arc::clone(&imaps),
+                    conn_driver::TlsMode::Implicit(tls.clone()),
+                )
+            } else {
+                (
+                    Arc::clone(&imap),
+                    conn_driver::TlsMode::StartTls(tls.clone()),
+                )
+            };
+            (socket, service, Some(mode))
+        })
+        .collect();
     tracing::info!(
         domains = %settings.domains.join(","),
         storage = %settings.storage.display(),
@@ -165,6 +215,9 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             let listeners = listeners
                 .into_iter()
                 .map(|(socket, service, tls)| adapter_smol::Listener::new(socket, service, tls))
+                .chain(imap_listeners.into_iter().map(|(socket, service, tls)| {
+                    adapter_smol::Listener::new(socket, service, tls)
+                }))
                 .collect();
             adapter_smol::run_listeners(listeners, shutdown, opts).context("smol runtime")?;
         }
@@ -181,11 +234,29 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
                     tls,
                 })
                 .collect();
-            let server =
-                adapter_mio::Server::with_listeners(listeners, opts).context("mio runtime")?;
-            let trigger = server.shutdown_handle();
+            // One event loop per protocol (see docs/architecture.md, "Listeners").
+            let mut servers = adapter_mio::Servers::default();
+            servers.add(
+                adapter_mio::Server::with_listeners(listeners, opts.clone())
+                    .context("mio runtime")?,
+            );
+            if !imap_listeners.is_empty() {
+                let imap_listeners = imap_listeners
+                    .into_iter()
+                    .map(|(socket, service, tls)| adapter_mio::Listener {
+                        socket,
+                        service,
+                        tls,
+                    })
+                    .collect();
+                servers.add(
+                    adapter_mio::Server::with_listeners(imap_listeners, opts)
+                        .context("mio runtime")?,
+                );
+            }
+            let trigger = servers.shutdown_handle();
             watch_signals(move || trigger.trigger(), reload)?;
-            server.run().context("mio runtime")?;
+            servers.run().context("mio runtime")?;
         }
     }
     tracing::info!("stopped");

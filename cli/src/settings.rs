@@ -104,6 +104,63 @@ pub(crate) struct ServeArgs {
     /// Do not listen for submission at all.
     #[arg(long, conflicts_with_all = ["submission_port", "submissions_port"])]
     pub no_submission: bool,
+    /// Port of the IMAP listener (STARTTLS offered), or `off` [default: 1143].
+    #[arg(long, value_name = "PORT|off")]
+    pub imap: Option<PortOrOff>,
+    /// Port of the IMAP listener over implicit TLS (RFC 8314), or `off` [default: 9930].
+    #[arg(long, value_name = "PORT|off")]
+    pub imaps: Option<PortOrOff>,
+}
+
+/// A listener's port, or `off` for none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "PortValue")]
+pub(crate) enum PortOrOff {
+    /// Listen on this port.
+    Port(u16),
+    /// Do not listen.
+    Off,
+}
+
+impl PortOrOff {
+    fn port(self) -> Option<u16> {
+        match self {
+            PortOrOff::Port(p) => Some(p),
+            PortOrOff::Off => None,
+        }
+    }
+}
+
+impl std::str::FromStr for PortOrOff {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        if s.eq_ignore_ascii_case("off") {
+            return Ok(PortOrOff::Off);
+        }
+        s.parse()
+            .map(PortOrOff::Port)
+            .map_err(|_| format!("{s:?} is neither a port number nor `off`"))
+    }
+}
+
+/// How a port setting may be written in the TOML file: `1143` or `"off"`.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum PortValue {
+    Number(u16),
+    Text(String),
+}
+
+impl TryFrom<PortValue> for PortOrOff {
+    type Error = String;
+
+    fn try_from(v: PortValue) -> Result<Self, String> {
+        match v {
+            PortValue::Number(n) => Ok(PortOrOff::Port(n)),
+            PortValue::Text(t) => t.parse(),
+        }
+    }
 }
 
 /// The same settings as read from the TOML file.
@@ -135,6 +192,8 @@ struct FileSettings {
     submission_port: Option<u16>,
     submissions_port: Option<u16>,
     no_submission: Option<bool>,
+    imap: Option<PortOrOff>,
+    imaps: Option<PortOrOff>,
 }
 
 /// Resolved settings for one server run.
@@ -162,6 +221,10 @@ pub(crate) struct Settings {
     pub plaintext_auth_on_loopback: bool,
     /// The submission ports (STARTTLS, implicit TLS), unless submission is off.
     pub submission: Option<(u16, u16)>,
+    /// The IMAP port (STARTTLS), unless off.
+    pub imap: Option<u16>,
+    /// The IMAP port over implicit TLS, unless off.
+    pub imaps: Option<u16>,
 }
 
 impl Settings {
@@ -259,11 +322,23 @@ impl Settings {
             Some(path) => (path, true),
             None => (storage.join("users"), false),
         };
+        let imap = args
+            .imap
+            .or(file.imap)
+            .unwrap_or(PortOrOff::Port(1143))
+            .port();
+        let imaps = args
+            .imaps
+            .or(file.imaps)
+            .unwrap_or(PortOrOff::Port(9930))
+            .port();
         Ok(Settings {
             domains,
             storage,
             users,
             submission,
+            imap,
+            imaps,
             plaintext_auth_on_loopback: args.allow_plaintext_auth_on_loopback
                 || file.allow_plaintext_auth_on_loopback.unwrap_or(false),
             port: args.port.or(file.port).unwrap_or(2525),

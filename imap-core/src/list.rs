@@ -53,7 +53,11 @@ pub(crate) struct Listed<'a> {
 }
 
 /// The entries a LIST or LSUB answers, in the host's order, with their attributes.
-pub(crate) fn select<'a>(cmd: &ListCommand, entries: &'a [MailboxEntry], parents: &'a [String]) -> Vec<Listed<'a>> {
+pub(crate) fn select<'a>(
+    cmd: &ListCommand,
+    entries: &'a [MailboxEntry],
+    parents: &'a [String],
+) -> Vec<Listed<'a>> {
     let patterns: Vec<String> = cmd
         .patterns
         .iter()
@@ -91,7 +95,11 @@ pub(crate) fn select<'a>(cmd: &ListCommand, entries: &'a [MailboxEntry], parents
         let mut attributes = Vec::new();
         if !e.exists {
             // RFC 5258 section 3.4 for LIST; LSUB only knows \Noselect (RFC 3501 6.3.9).
-            attributes.push(if cmd.lsub { "\\Noselect" } else { "\\NonExistent" });
+            attributes.push(if cmd.lsub {
+                "\\Noselect"
+            } else {
+                "\\NonExistent"
+            });
         }
         if !cmd.lsub {
             // RFC 3348 CHILDREN; cheap to say always.

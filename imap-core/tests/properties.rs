@@ -21,7 +21,10 @@ fn transcripts() -> Vec<(String, Transcript)> {
         .filter(|p| p.extension().is_some_and(|e| e == "txt"))
         .map(|p| {
             let text = std::fs::read_to_string(&p).expect("readable");
-            (p.display().to_string(), Transcript::parse(&text).expect("parses"))
+            (
+                p.display().to_string(),
+                Transcript::parse(&text).expect("parses"),
+            )
         })
         .collect();
     v.sort_by(|a, b| a.0.cmp(&b.0));

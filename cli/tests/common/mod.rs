@@ -14,6 +14,9 @@ pub struct Server {
     /// The submission ports: STARTTLS, implicit TLS.
     pub submission: u16,
     pub submissions: u16,
+    /// The IMAP ports: STARTTLS, implicit TLS.
+    pub imap: u16,
+    pub imaps: u16,
     pub storage: PathBuf,
     _dir: tempfile::TempDir,
 }
@@ -30,6 +33,7 @@ impl Server {
         let storage = dir.path().join("mail");
         let port = free_port();
         let (submission, submissions) = (free_port(), free_port());
+        let (imap, imaps) = (free_port(), free_port());
         // Logs go to a file: a pipe nobody reads fills up and blocks the server.
         let log = std::fs::File::create(dir.path().join("server.log")).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_buzon"))
@@ -48,6 +52,7 @@ impl Server {
             // Free ports for the submission listeners, so tests can run side by side.
             .args(["--submission-port", &submission.to_string()])
             .args(["--submissions-port", &submissions.to_string()])
+            .args(["--imap", &imap.to_string(), "--imaps", &imaps.to_string()])
             .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::from(log))
@@ -59,6 +64,8 @@ impl Server {
             port,
             submission,
             submissions,
+            imap,
+            imaps,
             storage,
             _dir: dir,
         }
