@@ -3,7 +3,7 @@
 
 use crate::event::MessageInfo;
 use crate::fetch::{MessageSource, read_all, read_header};
-use crate::message_glue as message;
+use crate::mime as message;
 use crate::syntax::{Date, SearchKey};
 
 /// One message to test.
