@@ -8,9 +8,7 @@
 //! starts one sync (coalesced while one runs), whose changes go to
 //! [`ServerSession::handle_changes`].
 
-use std::fs::File;
 use std::net::SocketAddr;
-use std::os::unix::fs::FileExt;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -18,7 +16,7 @@ use imap_core::{
     Answer, Changes, Event, FetchProgress, FlagChange, MailboxEntry, MessageInfo, MessageSource,
     Request, SelectedMailbox, ServerConfig, ServerSession, StatusInfo, Ticket,
 };
-use mailstore::{Folder, FolderWatch, MailStore, Mailbox, StoreError, Watch};
+use mailstore::{Folder, FolderWatch, MailStore, Mailbox, MessageFile, StoreError, Watch};
 use session_api::{Completion, ConnInfo, Handler, Notifier, Service, Work};
 
 use crate::logins::{Checked, Logins};
@@ -553,7 +551,7 @@ fn list(
 /// Reads messages of one folder for FETCH and SEARCH, keeping the last file open.
 struct FolderSource {
     folder: Folder,
-    open: Option<(u32, File)>,
+    open: Option<(u32, MessageFile)>,
 }
 
 impl FolderSource {
@@ -572,7 +570,7 @@ impl MessageSource for FolderSource {
             self.open = Some((uid, file));
         }
         let (_, file) = self.open.as_ref().expect("opened just above");
-        file.read_at(buf, offset)
+        file.read_at(offset, buf)
     }
 }
 

@@ -56,8 +56,8 @@ pub use delivery::{Delivered, Delivery};
 pub use error::StoreError;
 pub use fault::{FaultHook, FsOp};
 pub use index::{
-    Appending, Changes, FlagOp, Flags, Folder, FolderInfo, FolderWatch, MessageMeta, Snapshot,
-    Status, Stored,
+    Appending, Changes, FlagOp, Flags, Folder, FolderInfo, FolderWatch, MessageFile, MessageMeta,
+    Snapshot, Status, Stored,
 };
 pub use mailbox::{MAX_DOMAIN_LEN, MAX_LOCAL_LEN, Mailbox};
 pub use watch::{NewMail, Watch};

@@ -159,11 +159,12 @@ fn a_dovecot_maildir_keeps_its_uids_and_keywords() {
     for sub in ["cur", "new", "tmp"] {
         fs::create_dir_all(root.join(sub)).unwrap();
     }
-    fs::write(root.join("cur/1690000000.M1P1.dove,S=3,W=4:2,S"), "a\r\n").unwrap();
-    fs::write(root.join("cur/1690000001.M2P1.dove,S=3,W=4:2,Fb"), "b\r\n").unwrap();
+    fs::write(root.join("cur/1690000000.M1P1.dove,S=2,W=3:2,S"), "a\n").unwrap();
+    // Dovecot stores bare LF and gives the CRLF size as W=.
+    fs::write(root.join("cur/1690000001.M2P1.dove,S=2,W=3:2,Fb"), "b\n").unwrap();
     fs::write(
         root.join("dovecot-uidlist"),
-        "3 V1690000000 N43 G2f3a4b5c6d7e8f90\n17 :1690000000.M1P1.dove,S=3,W=4\n42 W4 :1690000001.M2P1.dove,S=3,W=4\n",
+        "3 V1690000000 N43 G2f3a4b5c6d7e8f90\n17 :1690000000.M1P1.dove,S=2,W=3\n42 W3 :1690000001.M2P1.dove,S=2,W=3\n",
     )
     .unwrap();
     fs::write(root.join("dovecot-keywords"), "0 $Forwarded\n1 $Label1\n").unwrap();
@@ -194,7 +195,14 @@ fn a_dovecot_maildir_keeps_its_uids_and_keywords() {
             )
         ]
     );
-    assert_eq!(snap.messages[0].size, 3);
+    assert_eq!(snap.messages[0].size, 3, "W= is the size IMAP reports");
+    assert_eq!(snap.messages[1].size, 3);
+    let inbox = s.open_folder(&alice(), "INBOX").unwrap();
+    assert_eq!(
+        inbox.open_message(42).unwrap().read_all().unwrap(),
+        b"b\r\n",
+        "served with CRLF"
+    );
     deliver(&s, "new\r\n");
     let snap = s
         .open_folder(&alice(), "INBOX")
@@ -206,7 +214,7 @@ fn a_dovecot_maildir_keeps_its_uids_and_keywords() {
     let list = fs::read_to_string(root.join("dovecot-uidlist")).unwrap();
     assert!(
         list.starts_with(
-            "3 V1690000000 N44 G2f3a4b5c6d7e8f90\n17 :1690000000.M1P1.dove,S=3,W=4\n42 W4 :"
+            "3 V1690000000 N44 G2f3a4b5c6d7e8f90\n17 :1690000000.M1P1.dove,S=2,W=3\n42 W3 :"
         ),
         "{list}"
     );
@@ -346,9 +354,8 @@ fn append_keeps_the_internal_date_and_flags() {
     assert_eq!(a.commit().unwrap(), 1);
     let m = &inbox.sync(false).unwrap().messages[0];
     assert_eq!((m.internal_date, m.size, m.flags.seen), (date, 20, true));
-    let mut text = String::new();
-    std::io::Read::read_to_string(&mut inbox.open_message(1).unwrap(), &mut text).unwrap();
-    assert_eq!(text, "Subject: x\r\n\r\nbody\r\n");
+    let text = inbox.open_message(1).unwrap().read_all().unwrap();
+    assert_eq!(text, b"Subject: x\r\n\r\nbody\r\n");
     // An abandoned APPEND leaves nothing behind.
     let mut a = inbox.append(&Flags::default(), None).unwrap();
     a.write_all(b"partial").unwrap();

@@ -209,23 +209,28 @@ impl Folder {
         })
     }
 
-    /// Opens message `uid` for reading. A file renamed meanwhile (a flag change by another
-    /// process) is found again by a fresh look at the directories.
-    pub fn open_message(&self, uid: u32) -> Result<File, StoreError> {
+    /// Opens message `uid` for reading, as IMAP shows it: with CRLF line ends. Maildir
+    /// writers such as Dovecot store bare LF (and give the CRLF size as `,W=`); such a file is
+    /// converted as it is opened. A file renamed meanwhile (a flag change by another process)
+    /// is found again by a fresh look at the directories.
+    pub fn open_message(&self, uid: u32) -> Result<MessageFile, StoreError> {
         for attempt in 0..2 {
-            let path = {
+            let found = {
                 let mut idx = self.lock_index();
                 if attempt == 1 || !idx.loaded {
                     idx.stamps = Default::default();
                     self.locked(&mut idx, false, |_, _| Ok(()))?;
                 }
-                idx.messages.get(&uid).map(|e| self.path_of(e))
+                idx.messages.get(&uid).map(|e| (self.path_of(e), e.size))
             };
-            let Some(path) = path else {
+            let Some((path, size)) = found else {
                 break;
             };
             match File::open(&path) {
-                Ok(f) => return Ok(f),
+                Ok(f) => {
+                    return MessageFile::new(f, size)
+                        .map_err(|e| StoreError::io(FsOp::Read, path, e));
+                }
                 Err(e) if e.kind() == io::ErrorKind::NotFound && attempt == 0 => continue,
                 Err(e) => return Err(StoreError::io(FsOp::Read, path, e)),
             }
@@ -819,15 +824,23 @@ impl Folder {
         Ok(recent)
     }
 
-    /// The size (from `,S=` when the name has it) and the internal date (the file's mtime).
+    /// The size as IMAP counts it (CRLF line ends): Dovecot's `,W=` when the name has it, else
+    /// `,S=` (buzon writes CRLF), else the file's length plus one for each bare LF; and the
+    /// internal date (the file's mtime).
     fn size_and_date(&self, dir: &Path, file: &str, in_new: bool) -> (u64, SystemTime) {
         let path = dir.join(if in_new { "new" } else { "cur" }).join(file);
         let meta = fs::metadata(&path).ok();
-        let from_name = flags::base_name(file)
-            .split(',')
-            .find_map(|f| f.strip_prefix("S="))
-            .and_then(|s| s.parse().ok());
-        let size = from_name.or(meta.as_ref().map(|m| m.len())).unwrap_or(0);
+        let field = |key: &str| {
+            flags::base_name(file)
+                .split(',')
+                .find_map(|f| f.strip_prefix(key))
+                .and_then(|s| s.parse::<u64>().ok())
+        };
+        let size = field("W=")
+            .or_else(|| field("S="))
+            .or_else(|| fs::read(&path).ok().map(|b| crlf_len(&b)))
+            .or(meta.as_ref().map(|m| m.len()))
+            .unwrap_or(0);
         let mtime = meta.and_then(|m| m.modified().ok()).unwrap_or(UNIX_EPOCH);
         (size, mtime)
     }
@@ -853,6 +866,98 @@ impl Folder {
         drop(f);
         inner.run(FsOp::Rename, &path, || fs::rename(&tmp, &path))?;
         inner.sync_dir(dir)
+    }
+}
+
+/// The length of `b` with every bare LF made CRLF.
+fn crlf_len(b: &[u8]) -> u64 {
+    let bare = memchr::memchr_iter(b'\n', b)
+        .filter(|&i| i == 0 || b[i - 1] != b'\r')
+        .count();
+    (b.len() + bare) as u64
+}
+
+/// `b` with every bare LF made CRLF.
+fn to_crlf(b: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(b.len() + b.len() / 32);
+    let mut prev = 0u8;
+    for &c in b {
+        if c == b'\n' && prev != b'\r' {
+            out.push(b'\r');
+        }
+        out.push(c);
+        prev = c;
+    }
+    out
+}
+
+/// A message opened for reading, with CRLF line ends whatever the file holds.
+#[derive(Debug)]
+pub struct MessageFile {
+    inner: Content,
+}
+
+#[derive(Debug)]
+enum Content {
+    /// The file is already what IMAP shows.
+    File(File, u64),
+    /// A file with bare LFs, converted.
+    Converted(Vec<u8>),
+}
+
+impl MessageFile {
+    fn new(mut f: File, size: u64) -> io::Result<MessageFile> {
+        let len = f.metadata()?.len();
+        if len == size {
+            return Ok(MessageFile {
+                inner: Content::File(f, len),
+            });
+        }
+        let mut raw = Vec::with_capacity(len as usize);
+        io::Read::read_to_end(&mut f, &mut raw)?;
+        Ok(MessageFile {
+            inner: Content::Converted(to_crlf(&raw)),
+        })
+    }
+
+    /// Octets, with CRLF line ends.
+    pub fn len(&self) -> u64 {
+        match &self.inner {
+            Content::File(_, n) => *n,
+            Content::Converted(v) => v.len() as u64,
+        }
+    }
+
+    /// Whether the message is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Reads from `offset` into `buf`; 0 at the end.
+    pub fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
+        match &self.inner {
+            Content::File(f, _) => std::os::unix::fs::FileExt::read_at(f, buf, offset),
+            Content::Converted(v) => {
+                let start = (offset as usize).min(v.len());
+                let n = buf.len().min(v.len() - start);
+                buf[..n].copy_from_slice(&v[start..start + n]);
+                Ok(n)
+            }
+        }
+    }
+
+    /// The whole message.
+    pub fn read_all(&self) -> io::Result<Vec<u8>> {
+        let mut out = vec![0; self.len() as usize];
+        let mut done = 0;
+        while done < out.len() {
+            match self.read_at(done as u64, &mut out[done..])? {
+                0 => break,
+                n => done += n,
+            }
+        }
+        out.truncate(done);
+        Ok(out)
     }
 }
 

@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::SystemTime;
 
 pub use flags::Flags;
-pub use folder::{Appending, Folder};
+pub use folder::{Appending, Folder, MessageFile};
 
 use crate::{FsOp, Inner, MailStore, Mailbox, StoreError};
 
