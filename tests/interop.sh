@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Interoperability test: real SMTP clients (swaks, Postfix's smtp-source, openssl s_client)
-# against `buzon serve`, plain and over TLS (STARTTLS and implicit TLS).
+# against `buzon serve`, plain and over TLS (STARTTLS and implicit TLS); real IMAP clients
+# (curl, mbsync, neomutt) against its IMAP listeners, and Dovecot on the same Maildir tree
+# (tests/interop_imap.sh).
 #
 #   tests/interop.sh                 build, then test both runtimes (smol and mio)
 #
@@ -10,8 +12,8 @@
 #   INTEROP_RUNTIMES="smol" runtimes to test (default "smol mio")
 #   INTEROP_KEEP=1          keep the temporary folder (storage, logs) for inspection
 #
-# Installs swaks, its TLS module (libnet-ssleay-perl), openssl and postfix (for smtp-source)
-# with apt-get when they are missing; postfix is
+# Installs swaks, its TLS module (libnet-ssleay-perl), openssl, postfix (for smtp-source),
+# isync (mbsync), neomutt and dovecot-imapd with apt-get when they are missing; postfix is
 # preseeded to "No configuration" so no system MTA is set up or started. Needs root for that.
 # Every server is started on a free loopback port with its own temporary storage and is killed
 # when the script exits. Prints one PASS/FAIL line per check, then "N passed, M failed"; the
@@ -30,9 +32,12 @@ subs_port=""
 bg_pids=()
 
 cleanup() {
-  local pid
+  local pid conf
   for pid in "${bg_pids[@]}" $server_pid; do
     kill -KILL "$pid" 2>/dev/null || true
+  done
+  for conf in "$work"/dovecot-*/dovecot.conf; do
+    if [ -f "$conf" ]; then /usr/sbin/dovecot -c "$conf" stop 2>/dev/null || true; fi
   done
   if [ "${INTEROP_KEEP:-0}" = 1 ]; then
     echo "kept $work"
@@ -54,7 +59,9 @@ fail() {
 # --- tools -------------------------------------------------------------------------------
 have_tools() {
   command -v swaks >/dev/null && command -v smtp-source >/dev/null && command -v curl >/dev/null &&
-    command -v openssl >/dev/null && perl -MNet::SSLeay -e 1 2>/dev/null
+    command -v openssl >/dev/null && perl -MNet::SSLeay -e 1 2>/dev/null &&
+    command -v mbsync >/dev/null && command -v neomutt >/dev/null && command -v script >/dev/null &&
+    [ -x /usr/sbin/dovecot ]
 }
 
 install_tools() {
@@ -64,8 +71,9 @@ install_tools() {
   export DEBIAN_FRONTEND=noninteractive
   echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
   # Refresh the package lists only when apt does not know the packages (or the install fails).
-  local pkgs=(swaks postfix openssl libnet-ssleay-perl libauthen-sasl-perl curl)
-  if ! apt-cache policy "${pkgs[@]}" 2>/dev/null | grep -c 'Candidate: [0-9]' | grep -qx 6; then
+  local pkgs=(swaks postfix openssl libnet-ssleay-perl libauthen-sasl-perl curl isync neomutt
+    dovecot-imapd bsdutils)
+  if ! apt-cache policy "${pkgs[@]}" 2>/dev/null | grep -c 'Candidate: [0-9]' | grep -qx 10; then
     apt-get update -qq
   fi
   if ! apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >"$work/apt.log" 2>&1; then
@@ -73,7 +81,7 @@ install_tools() {
     apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >"$work/apt.log" 2>&1 ||
       { cat "$work/apt.log" >&2; exit 2; }
   fi
-  have_tools || { echo "swaks/smtp-source/openssl/curl/Net::SSLeay still missing after install" >&2; exit 2; }
+  have_tools || { echo "swaks/smtp-source/openssl/curl/Net::SSLeay/mbsync/neomutt/dovecot still missing after install" >&2; exit 2; }
 }
 
 # --- buzon -------------------------------------------------------------------------------
@@ -401,6 +409,9 @@ run_send() {
   bg_pids=()
 }
 
+# shellcheck source=tests/interop_imap.sh
+source "$root/tests/interop_imap.sh"
+
 install_tools
 build_buzon
 for rt in $runtimes; do
@@ -408,6 +419,7 @@ for rt in $runtimes; do
   run_send "$rt"
   run_tls "$rt"
   run_auth "$rt"
+  run_imap "$rt"
 done
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]
