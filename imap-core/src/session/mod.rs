@@ -135,7 +135,15 @@ enum Pending {
     },
 }
 
-/// An IMAP server session: see the [module docs](self).
+/// An IMAP server session.
+///
+/// Implements [`session_api::Session`]: offer input with `handle_input` (it returns what it
+/// consumed), then drain `poll_event` and `poll_transmit`. Each [`Event::Request`] is answered
+/// with [`ServerSession::answer`] (a FETCH with [`ServerSession::fetch_progress`]); until then
+/// the session consumes nothing, so pipelined commands wait their turn. Changes to the
+/// selected mailbox the host learns of are given with [`ServerSession::handle_changes`] at any
+/// time; the session announces them when RFC 3501 section 7 allows. APPEND's message is never
+/// gathered: it leaves as [`Event::AppendData`] pieces.
 #[derive(Debug)]
 pub struct ServerSession {
     config: Arc<ServerConfig>,

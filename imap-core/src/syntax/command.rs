@@ -322,13 +322,13 @@ pub enum FetchItem {
     Flags,
     /// INTERNALDATE.
     InternalDate,
-    /// RFC822 (like BODY[], sets \Seen).
+    /// RFC822 (like `BODY[]`, sets \Seen).
     Rfc822,
-    /// RFC822.HEADER (like BODY.PEEK[HEADER]).
+    /// RFC822.HEADER (like `BODY.PEEK[HEADER]`).
     Rfc822Header,
     /// RFC822.SIZE.
     Rfc822Size,
-    /// RFC822.TEXT (like BODY[TEXT], sets \Seen).
+    /// RFC822.TEXT (like `BODY[TEXT]`, sets \Seen).
     Rfc822Text,
     /// BODY (non-extensible BODYSTRUCTURE).
     Body,
@@ -338,7 +338,7 @@ pub enum FetchItem {
     Uid,
     /// MODSEQ (RFC 7162).
     ModSeq,
-    /// `BODY[section]<partial>` and `BODY.PEEK[...]`.
+    /// `BODY[section]<partial>` and ``BODY.PEEK[...]``.
     Section {
         /// BODY.PEEK: does not set \Seen.
         peek: bool,

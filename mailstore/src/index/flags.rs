@@ -1,4 +1,4 @@
-//! Flags in Maildir file names: the info part `:2,<letters>` (https://cr.yp.to/proto/maildir.html)
+//! Flags in Maildir file names: the info part `:2,<letters>` (<https://cr.yp.to/proto/maildir.html>)
 //! with the system flags as capitals in ASCII order and keywords as the letters `a`–`z` that a
 //! `dovecot-keywords` file maps to names (Dovecot's convention, so both read the same files).
 
