@@ -304,7 +304,7 @@ impl FetchJob {
                         ext,
                     ));
                 }
-                FetchItem::Rfc822 => {
+                FetchItem::Rfc822 | FetchItem::Rfc822Peek => {
                     buf.extend_from_slice(b"RFC822 ");
                     stream(&mut buf, &mut pieces, uid, 0..size);
                 }

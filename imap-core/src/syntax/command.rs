@@ -324,6 +324,9 @@ pub enum FetchItem {
     InternalDate,
     /// RFC822 (like `BODY[]`, sets \Seen).
     Rfc822,
+    /// RFC822.PEEK, the obsolete RFC 1730 form Outlook sends: RFC822 without setting \Seen,
+    /// answered as RFC822.
+    Rfc822Peek,
     /// RFC822.HEADER (like `BODY.PEEK[HEADER]`).
     Rfc822Header,
     /// RFC822.SIZE.

@@ -761,15 +761,8 @@ fn fetch_item(c: &mut Cursor<'_>) -> Result<FetchItem> {
         b"RFC822.HEADER" => FetchItem::Rfc822Header,
         b"RFC822.SIZE" => FetchItem::Rfc822Size,
         b"RFC822.TEXT" => FetchItem::Rfc822Text,
-        // Outlook's obsolete RFC822.PEEK (RFC 1730): BODY.PEEK[].
-        b"RFC822.PEEK" => FetchItem::Section {
-            peek: true,
-            section: SectionSpec {
-                path: Vec::new(),
-                text: SectionText::Full,
-            },
-            partial: None,
-        },
+        // Outlook's obsolete RFC822.PEEK (RFC 1730 section 6.4.5).
+        b"RFC822.PEEK" => FetchItem::Rfc822Peek,
         b"BODYSTRUCTURE" => FetchItem::BodyStructure,
         b"UID" => FetchItem::Uid,
         b"MODSEQ" => FetchItem::ModSeq,
