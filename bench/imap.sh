@@ -96,7 +96,7 @@ listen = 127.0.0.1
 ssl = no
 disable_plaintext_auth = no
 auth_mechanisms = plain
-default_client_limit = 20000
+default_client_limit = 50000
 default_process_limit = 20000
 mail_location = maildir:$work/dovecot/%d/%n
 namespace inbox {
@@ -130,6 +130,9 @@ service pop3-login {
   inet_listener pop3 {
     port = 0
   }
+}
+protocol imap {
+  mail_max_userip_connections = 100000
 }
 CONF
       /usr/sbin/dovecot -c "$dovecot_conf"

@@ -98,6 +98,7 @@ fn mix(addr: &str, user: &str, pass: &str, clients: usize, secs: u64) {
                 };
                 let msg = format!("From: load@example.org\r\nSubject: load {i}\r\n\r\n{}\r\n", "x".repeat(2000));
                 let mut n = 0u64;
+                let mut stop_me = false;
                 while !stop.load(Ordering::Relaxed) {
                     n += 1;
                     let k = 1 + (n * 7 + i as u64) % 50;
@@ -116,8 +117,22 @@ fn mix(addr: &str, user: &str, pass: &str, clients: usize, secs: u64) {
                         let t = Instant::now();
                         match c.cmd_with(op, lit) {
                             Ok(_) => mine.push(t.elapsed().as_secs_f64() * 1000.0),
-                            Err(_) => *errors.lock().unwrap() += 1,
+                            Err(e) => {
+                                let mut n = errors.lock().unwrap();
+                                if *n < 5 {
+                                    eprintln!("client {i}: {e}");
+                                }
+                                *n += 1;
+                                if e.kind() != std::io::ErrorKind::Other {
+                                    // The connection is gone: this client is done.
+                                    stop_me = true;
+                                    break;
+                                }
+                            }
                         }
+                    }
+                    if stop_me {
+                        break;
                     }
                 }
                 let _ = c.cmd("LOGOUT");
