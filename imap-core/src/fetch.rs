@@ -14,7 +14,7 @@ use std::io;
 use std::ops::Range;
 
 use crate::event::MessageInfo;
-use crate::mime as message;
+use crate::message;
 use crate::syntax::{FetchItem, SectionSpec, SectionText, format_date_time};
 
 /// Reads messages for a [`FetchJob`] or a [`SearchJob`](crate::SearchJob): the host's files.

@@ -33,7 +33,7 @@ mod event;
 pub mod fetch;
 mod list;
 mod mailbox_name;
-pub mod mime;
+pub mod message;
 pub mod search;
 mod session;
 pub mod syntax;

@@ -3,7 +3,7 @@
 
 use crate::event::MessageInfo;
 use crate::fetch::{MessageSource, read_all, read_header};
-use crate::mime as message;
+use crate::message;
 use crate::syntax::{Date, SearchKey};
 
 /// One message to test.

@@ -230,10 +230,13 @@ fn lex(s: &[u8]) -> Vec<Spaced<'_>> {
                 i += 1;
             }
             _ => {
+                // A stray `)` (or `]`) is part of a word; the first byte always is, so the
+                // lexer always moves on.
                 let start = i;
+                i += 1;
                 while s
                     .get(i)
-                    .is_some_and(|&c| !b" \t\r\n()\"[<>@,;:".contains(&c))
+                    .is_some_and(|&c| !b" \t\r\n(\"[<>@,;:".contains(&c))
                 {
                     i += 1;
                 }
@@ -369,6 +372,8 @@ mod tests {
 
     #[test]
     fn junk_never_fails() {
+        // A stray `)` once stopped the lexer in its tracks (found by the mutation proptest).
+        assert_eq!(parse(b"c@exa)mple"), vec![mailbox(None, "c", "exa)mple")]);
         assert!(parse(b"").is_empty());
         assert!(parse(b" , ,, (just a comment)").is_empty());
         for junk in [
@@ -379,6 +384,8 @@ mod tests {
             b"\\",
             b"[x",
             b">;:",
+            b")",
+            b"a)b, (c)) d",
         ] {
             let _ = parse(junk);
         }

@@ -1,11 +1,15 @@
 //! What SEARCH (RFC 3501 section 6.4.4) asks of a message: HEADER, BODY, TEXT and the SENT*
 //! dates. Matching is on decoded text: RFC 2047 encoded-words, transfer encodings and charsets
-//! are undone (by mail-parser) before a case-insensitive substring test.
+//! are undone (with mail-parser's decoders) before a case-insensitive substring test.
 
+use std::borrow::Cow;
+
+use mail_parser::HeaderValue;
+use mail_parser::decoders::charsets::map::charset_decoder;
 use mail_parser::decoders::html::html_to_text;
 use mail_parser::parsers::MessageStream;
-use mail_parser::{HeaderValue, MessageParser, PartType};
 
+use super::content;
 use super::header;
 use super::tree::{self, Kind, Part};
 
@@ -40,10 +44,10 @@ pub fn header_matches(message: &[u8], field: &str, needle: &str) -> bool {
 /// Whether the message contains `needle`, case-insensitively, for `SEARCH BODY needle`
 /// (`body_only`) or `SEARCH TEXT needle` (header and body).
 ///
-/// The body is searched as text: text parts are decoded from their transfer encoding and
-/// charset to UTF-8 (HTML is searched as its text), and the headers of encapsulated messages
-/// are part of the body; non-text attachments are not searched. Header fields are searched
-/// with their encoded-words decoded.
+/// The body is searched as text: each text part is decoded from its transfer encoding
+/// (base64, quoted-printable) and charset to UTF-8 (HTML is searched as its text), and the
+/// headers of encapsulated messages are part of the body; non-text parts are not searched.
+/// Header fields are searched with their encoded-words decoded.
 ///
 /// ```
 /// use imap_core::message::text_matches;
@@ -59,25 +63,11 @@ pub fn text_matches(message: &[u8], needle: &str, body_only: bool) -> bool {
     if needle.is_empty() {
         return true;
     }
+    // The parts come from our own MIME tree, the one BODYSTRUCTURE describes, rather than
+    // from mail-parser's message parser: that one trips debug assertions on broken input.
     let root = tree::parse(message);
-    if !body_only
-        && header_text_matches(
-            message.get(root.header.clone()).unwrap_or_default(),
-            &needle,
-        )
-    {
-        return true;
-    }
-    if encapsulated_headers_match(message, &root, &needle) {
-        return true;
-    }
-    match MessageParser::default().parse(message) {
-        Some(parsed) => message_body_matches(&parsed, &needle),
-        // mail-parser found nothing to parse: search the raw body.
-        None => String::from_utf8_lossy(message.get(root.body.clone()).unwrap_or_default())
-            .to_lowercase()
-            .contains(&needle),
-    }
+    let header = message.get(root.header.clone()).unwrap_or_default();
+    (!body_only && header_text_matches(header, &needle)) || body_matches(message, &root, &needle)
 }
 
 /// Whether any field of `header` (as `name: decoded value`) contains `needle`.
@@ -90,30 +80,110 @@ fn header_text_matches(header: &[u8], needle: &str) -> bool {
     })
 }
 
-/// Whether the header of a message/rfc822 part anywhere below `part` contains `needle`.
-fn encapsulated_headers_match(message: &[u8], part: &Part, needle: &str) -> bool {
+/// Whether the body of `part` contains `needle`: its text parts, decoded, and the headers of
+/// the messages it encapsulates.
+fn body_matches(message: &[u8], part: &Part, needle: &str) -> bool {
     match &part.kind {
-        Kind::Single => false,
-        Kind::Multipart(parts) => parts
-            .iter()
-            .any(|p| encapsulated_headers_match(message, p, needle)),
+        Kind::Multipart(parts) => parts.iter().any(|p| body_matches(message, p, needle)),
         Kind::Message(inner) => {
             header_text_matches(
                 message.get(inner.header.clone()).unwrap_or_default(),
                 needle,
-            ) || encapsulated_headers_match(message, inner, needle)
+            ) || body_matches(message, inner, needle)
         }
+        Kind::Single if part.media.is_main("text") => {
+            decoded_text(message, part).to_lowercase().contains(needle)
+        }
+        Kind::Single => false,
     }
 }
 
-/// Whether a decoded text part of `message` (encapsulated messages included) contains `needle`.
-fn message_body_matches(message: &mail_parser::Message<'_>, needle: &str) -> bool {
-    message.parts.iter().any(|part| match &part.body {
-        PartType::Text(text) => text.to_lowercase().contains(needle),
-        PartType::Html(html) => html_to_text(html).to_lowercase().contains(needle),
-        PartType::Message(inner) => message_body_matches(inner, needle),
-        PartType::Binary(_) | PartType::InlineBinary(_) | PartType::Multipart(_) => false,
-    })
+/// The text of a text part: transfer encoding undone (RFC 2045 section 6), charset converted
+/// to UTF-8 (unknown charsets read as UTF-8, invalid sequences replaced), HTML reduced to text.
+fn decoded_text(message: &[u8], part: &Part) -> String {
+    let header = message.get(part.header.clone()).unwrap_or_default();
+    let raw = message.get(part.body.clone()).unwrap_or_default();
+    let encoding = header::first_value(header, "content-transfer-encoding")
+        .and_then(|v| content::encoding(&v))
+        .unwrap_or_default();
+    let bytes: Cow<'_, [u8]> = if encoding.eq_ignore_ascii_case(b"base64") {
+        Cow::Owned(base64(raw))
+    } else if encoding.eq_ignore_ascii_case(b"quoted-printable") {
+        Cow::Owned(quoted_printable(raw))
+    } else {
+        Cow::Borrowed(raw)
+    };
+    let text = match part.media.param("charset").and_then(charset_decoder) {
+        Some(decode) => decode(&bytes),
+        None => String::from_utf8_lossy(&bytes).into_owned(),
+    };
+    if part.media.sub.eq_ignore_ascii_case(b"html") {
+        html_to_text(&text)
+    } else {
+        text
+    }
+}
+
+/// Decodes base64 (RFC 2045 section 6.8) leniently: octets outside the alphabet (line ends,
+/// junk) are skipped, as that section says a decoder must, and `=` ends the data.
+fn base64(raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(raw.len() / 4 * 3);
+    let mut acc = 0u32;
+    let mut bits = 0u32;
+    for &b in raw {
+        let value = match b {
+            b'A'..=b'Z' => b - b'A',
+            b'a'..=b'z' => b - b'a' + 26,
+            b'0'..=b'9' => b - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            b'=' => break,
+            _ => continue,
+        };
+        acc = (acc << 6) | u32::from(value);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    out
+}
+
+/// Decodes quoted-printable (RFC 2045 section 6.7) leniently: soft line breaks (`=` before a
+/// line end, transport padding allowed) vanish, `=XX` becomes its octet, and an `=` that
+/// starts neither stays as it is.
+fn quoted_printable(raw: &[u8]) -> Vec<u8> {
+    let hex = |b: Option<&u8>| b.and_then(|&b| char::from(b).to_digit(16));
+    let mut out = Vec::with_capacity(raw.len());
+    let mut i = 0;
+    while let Some(&b) = raw.get(i) {
+        if b == b'=' {
+            let rest = raw.get(i + 1..).unwrap_or_default();
+            let padding = rest
+                .iter()
+                .take_while(|&&c| c == b' ' || c == b'\t')
+                .count();
+            let after = rest.get(padding..).unwrap_or_default();
+            if after.starts_with(b"\r\n") {
+                i += 1 + padding + 2;
+                continue;
+            }
+            if after.starts_with(b"\n") {
+                i += 1 + padding + 1;
+                continue;
+            }
+            if let (Some(high), Some(low)) = (hex(rest.first()), hex(rest.get(1))) {
+                out.push((high * 16 + low) as u8);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b);
+        i += 1;
+    }
+    out
 }
 
 /// A raw field value (after the colon, folds included) unfolded, with its RFC 2047
@@ -183,6 +253,13 @@ mod tests {
         assert!(!text_matches(m, "nothing", true));
         assert!(text_matches(m, "nothing", false));
         assert!(!text_matches(m, "absent", false));
+    }
+
+    #[test]
+    fn lenient_decoders() {
+        assert_eq!(base64(b"aGVs\r\nbG8=\r\n"), b"hello");
+        assert_eq!(base64(b"!!aGVsbG8"), b"hello");
+        assert_eq!(quoted_printable(b"a=3Db=\r\nc= \nd=zz=4"), b"a=bcd=zz=4");
     }
 
     #[test]

@@ -8,9 +8,9 @@ mod parse;
 pub(crate) mod render;
 mod sequence;
 
+pub use crate::message::{write_nstring, write_string};
 pub use command::*;
 pub use cursor::SyntaxError;
 pub use datetime::{Date, format_date_time};
 pub use parse::{AppendPrefix, ParseFailure, append_prefix, parse_command, parse_tag};
-pub use render::{write_nstring, write_string};
 pub use sequence::{SeqNumber, SequenceSet, compact_set};

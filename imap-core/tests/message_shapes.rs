@@ -4,7 +4,7 @@
 
 use imap_codec::ResponseCodec;
 use imap_codec::decode::Decoder;
-use imap_core::mime::{Section, SectionData, SectionPart, body_structure, envelope, section};
+use imap_core::message::{Section, SectionData, SectionPart, body_structure, envelope, section};
 use proptest::prelude::*;
 
 const MIXED: &[u8] = b"From: \"Doe, Jane\" <jane@example.org>\r\n\
@@ -166,6 +166,9 @@ fn odd_messages_still_render() {
         b"",
         b"no header at all",
         b"From: undisclosed-recipients:;\r\nTo: <@route:a@b>\r\n\r\n",
+        // A stray `)` once made an address tokenizer loop forever.
+        b"To: Bob <b@exrol)\r\nCc: a) b)) (c\r\n\r\n",
+        b"Subject: nul \0 inside\r\nContent-Type: \0multipart/mixed\r\n\r\nx",
     ];
     for m in cases {
         decodes("ENVELOPE", &envelope(m));
