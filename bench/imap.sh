@@ -48,16 +48,16 @@ user=alice@localhost pass=bench-pw
 # One Maildir: 50 messages of 2 KiB in INBOX, and a folder of $big small ones.
 seed=$work/seed
 echo "$pass" | "$buzon" user add "$user" -s "$seed" >/dev/null
-body=$(head -c 2000 /dev/zero | tr '\0' x)
-for i in $(seq 1 50); do
-  printf 'From: seed@example.org\r\nSubject: seed %s\r\n\r\n%s\r\n' "$i" "$body" \
-    >"$seed/localhost/alice/new/1700000$i.M1P1Q$i.bench,S=2057"
-done
 mkdir -p "$seed/localhost/alice/.Big/"{cur,new,tmp}
 touch "$seed/localhost/alice/.Big/maildirfolder"
-python3 - "$seed/localhost/alice/.Big/cur" "$big" <<'PY'
+python3 - "$seed/localhost/alice" "$big" <<'PY'
 import os, sys
-d, n = sys.argv[1], int(sys.argv[2])
+box, n = sys.argv[1], int(sys.argv[2])
+for i in range(1, 51):
+    m = b"From: seed@example.org\r\nSubject: seed %d\r\n\r\n%s\r\n" % (i, b"x" * 2000)
+    with open(os.path.join(box, "new", "17000%03d.M1P1Q%d.bench,S=%d" % (i, i, len(m))), "wb") as f:
+        f.write(m)
+d = os.path.join(box, ".Big", "cur")
 for i in range(n):
     m = b"Subject: big %d\r\n\r\nx\r\n" % i
     with open(os.path.join(d, "17%08d.M1P1Q%d.bench,S=%d:2,S" % (i, i, len(m))), "wb") as f:

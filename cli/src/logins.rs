@@ -108,7 +108,9 @@ impl Hashers {
                 .spawn(move || {
                     loop {
                         let job = rx.lock().unwrap_or_else(|e| e.into_inner()).recv();
-                        let Ok((hash, password, reply)) = job else { break };
+                        let Ok((hash, password, reply)) = job else {
+                            break;
+                        };
                         let good = match &hash {
                             Some(h) => accounts::verify_password(h, password.expose()),
                             None => accounts::verify_unknown(password.expose()),
@@ -118,7 +120,9 @@ impl Hashers {
                 })
                 .expect("start a password-check thread");
         }
-        Hashers { jobs: Mutex::new(tx) }
+        Hashers {
+            jobs: Mutex::new(tx),
+        }
     }
 
     /// Checks `password` against `hash` on a hashing thread, waiting for the answer.
