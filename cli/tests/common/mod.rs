@@ -31,44 +31,63 @@ impl Server {
     /// [`user_add`], say).
     pub fn start_in(dir: tempfile::TempDir, runtime: &str, extra: &[&str]) -> Server {
         let storage = dir.path().join("mail");
-        let port = free_port();
-        let (submission, submissions) = (free_port(), free_port());
-        let (imap, imaps) = (free_port(), free_port());
-        // Logs go to a file: a pipe nobody reads fills up and blocks the server.
-        let log = std::fs::File::create(dir.path().join("server.log")).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_buzon"))
-            .args([
-                "serve",
-                "-d",
-                "example.com",
-                "-p",
-                &port.to_string(),
-                "--hostname",
-                "mx.test",
-            ])
-            .arg("-s")
-            .arg(&storage)
-            .args(["--runtime", runtime])
-            // Free ports for the submission listeners, so tests can run side by side.
-            .args(["--submission-port", &submission.to_string()])
-            .args(["--submissions-port", &submissions.to_string()])
-            .args(["--imap", &imap.to_string(), "--imaps", &imaps.to_string()])
-            .args(extra)
-            .stdout(Stdio::null())
-            .stderr(Stdio::from(log))
-            .spawn()
-            .unwrap();
-        wait_for_port(port);
-        Server {
-            child,
-            port,
-            submission,
-            submissions,
-            imap,
-            imaps,
-            storage,
-            _dir: dir,
+        let log_path = dir.path().join("server.log");
+        // Free ports are found by binding and letting go, so a test running beside this one
+        // can take one first: start again on other ports when that happens.
+        for _ in 0..5 {
+            let port = free_port();
+            let (submission, submissions) = (free_port(), free_port());
+            let (imap, imaps) = (free_port(), free_port());
+            // Logs go to a file: a pipe nobody reads fills up and blocks the server.
+            let log = std::fs::File::create(&log_path).unwrap();
+            let mut child = Command::new(env!("CARGO_BIN_EXE_buzon"))
+                .args([
+                    "serve",
+                    "-d",
+                    "example.com",
+                    "-p",
+                    &port.to_string(),
+                    "--hostname",
+                    "mx.test",
+                ])
+                .arg("-s")
+                .arg(&storage)
+                .args(["--runtime", runtime])
+                .args(["--submission-port", &submission.to_string()])
+                .args(["--submissions-port", &submissions.to_string()])
+                .args(["--imap", &imap.to_string(), "--imaps", &imaps.to_string()])
+                .args(extra)
+                .stdout(Stdio::null())
+                .stderr(Stdio::from(log))
+                .spawn()
+                .unwrap();
+            let deadline = Instant::now() + Duration::from_secs(20);
+            loop {
+                if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                    return Server {
+                        child,
+                        port,
+                        submission,
+                        submissions,
+                        imap,
+                        imaps,
+                        storage,
+                        _dir: dir,
+                    };
+                }
+                if let Ok(Some(_)) = child.try_wait() {
+                    break;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "server did not start on port {port}"
+                );
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+            assert!(log.contains("in use"), "server exited at start:\n{log}");
         }
+        panic!("no free ports after 5 tries");
     }
 
     /// Sends SIGTERM, expects exit status 0, and checks no tmp/ file is left behind.
