@@ -3,6 +3,7 @@
 # driven by our load generator (bench/imap-load) in one invocation.
 #
 #   bench/imap.sh            all three measurements, results as markdown on stdout
+#   IMAP_PARTS=mix bench/imap.sh    only some of them (mix, idle, select)
 #
 # Measurements (environment to change them):
 #   mix     IMAP_CLIENTS (8) clients for IMAP_SECONDS (10) each, repeating SELECT, FETCH of
@@ -26,6 +27,7 @@ seconds=${IMAP_SECONDS:-10}
 runs=${IMAP_RUNS:-5}
 idle_n=${IMAP_IDLE:-1000}
 big=${IMAP_BIG:-100000}
+parts=" ${IMAP_PARTS:-mix idle select} "
 work=$(mktemp -d "${TMPDIR:-/tmp}/buzon-imap-bench.XXXXXX")
 server_pid=""
 dovecot_conf=""
@@ -166,6 +168,7 @@ rss_kib() {
 servers=(buzon-smol buzon-mio dovecot)
 results=$work/mix.tsv
 : >"$results"
+if [[ $parts == *" mix "* ]]; then
 for r in $(seq 1 "$runs"); do
   for s in "${servers[@]}"; do
     start "$s"
@@ -193,7 +196,9 @@ for s in "${servers[@]}"; do
       printf "| %s | %.0f | %.3f | %.3f | %d |\n", s, median(a, n), median(b, n), median(c, n), e
     }' "$results"
 done
+fi
 
+if [[ $parts == *" idle "* ]]; then
 echo
 echo "## IMAP: $idle_n sessions in IDLE"
 echo
@@ -214,7 +219,9 @@ for s in "${servers[@]}"; do
   echo "| $s ($opened open) | $before | $after | $per |"
   stop "$s"
 done
+fi
 
+if [[ $parts == *" select "* ]]; then
 echo
 echo "## IMAP: EXAMINE of a $big-message folder"
 echo
@@ -228,3 +235,4 @@ for s in "${servers[@]}"; do
   echo "| $s | $first | $second |"
   stop "$s"
 done
+fi

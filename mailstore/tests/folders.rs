@@ -210,14 +210,16 @@ fn a_dovecot_maildir_keeps_its_uids_and_keywords() {
         .sync(false)
         .unwrap();
     assert_eq!(snap.messages.last().unwrap().uid, 43);
-    // What we leave keeps Dovecot's header fields and line format.
+    // What we leave keeps Dovecot's header fields and line format; a new UID is appended, as
+    // Dovecot appends them (readers take the next UID from the last line).
     let list = fs::read_to_string(root.join("dovecot-uidlist")).unwrap();
     assert!(
         list.starts_with(
-            "3 V1690000000 N44 G2f3a4b5c6d7e8f90\n17 :1690000000.M1P1.dove,S=2,W=3\n42 W3 :"
+            "3 V1690000000 N43 G2f3a4b5c6d7e8f90\n17 :1690000000.M1P1.dove,S=2,W=3\n42 W3 :1690000001.M2P1.dove,S=2,W=3\n43 :"
         ),
         "{list}"
     );
+    assert_eq!(list.lines().count(), 4, "{list}");
 }
 
 #[test]
@@ -424,4 +426,40 @@ proptest! {
         let fresh = store(dir.path()).open_folder(&alice(), "INBOX").unwrap().sync(false).unwrap();
         prop_assert_eq!(&fresh.messages[0].flags, &want);
     }
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_file_another_program_drops_into_new_wakes_the_folder_watchers() {
+    use std::sync::mpsc;
+    use std::time::Duration;
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(dir.path());
+    s.open_folder(&alice(), "INBOX")
+        .unwrap()
+        .sync(false)
+        .unwrap();
+    let (tx, rx) = mpsc::channel();
+    let watch = s.watch_folder(&alice(), "INBOX", move || tx.send(()).is_ok());
+    let root = dir.path().join("example.com/alice");
+    // Not through the store: as procmail or a second server would.
+    fs::write(
+        root.join("tmp/1800000000.M1P1.other"),
+        "Subject: x\r\n\r\ny\r\n",
+    )
+    .unwrap();
+    fs::rename(
+        root.join("tmp/1800000000.M1P1.other"),
+        root.join("new/1800000000.M1P1.other"),
+    )
+    .unwrap();
+    rx.recv_timeout(Duration::from_secs(5))
+        .expect("inotify woke the watcher");
+    drop(watch);
+    let snap = s
+        .open_folder(&alice(), "INBOX")
+        .unwrap()
+        .sync(false)
+        .unwrap();
+    assert_eq!(snap.messages.len(), 1);
 }

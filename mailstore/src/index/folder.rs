@@ -19,7 +19,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::flags::{self, Flags};
 use super::lock::Lock;
-use super::state::State;
+use super::log::{self, CEILING_STEP, Record, State};
 use super::uidlist::UidList;
 use super::{Changes, FlagOp, MessageMeta, Snapshot, Status, Stored};
 use crate::{FsOp, Inner, MailStore, Mailbox, StoreError};
@@ -54,8 +54,67 @@ struct Index {
     list: UidList,
     keywords: Vec<String>,
     messages: BTreeMap<u32, Entry>,
+    /// The log replayed, with this process's records applied as they are made.
     state: State,
     stamps: [Stamp; 5],
+    /// How much of each of our two files we have read (or written).
+    log: FileExtent,
+    uidlist: FileExtent,
+    /// Log records made under the current lock, not yet written.
+    pending: Vec<Record>,
+    /// UIDs given under the current lock, not yet appended to the UID list.
+    new_uids: Vec<u32>,
+    /// UID list entries on disk whose messages are gone (cleared when it is rewritten).
+    uidlist_stale: usize,
+    /// The UID list or the log must be written whole (new, unreadable, or an old version).
+    rewrite_uidlist: bool,
+    rewrite_log: bool,
+}
+
+/// Where a file of ours stood when we last read or wrote it: appends go on from there.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct FileExtent {
+    ino: u64,
+    len: u64,
+    lines: usize,
+}
+
+impl Index {
+    /// Makes a log record and applies it.
+    fn record(&mut self, rec: Record) {
+        self.state.apply(&rec);
+        self.pending.push(rec);
+    }
+
+    fn next_modseq(&mut self) -> u64 {
+        self.state.highest_modseq += 1;
+        self.state.highest_modseq
+    }
+
+    /// Records the message's current letters at a new mod-sequence.
+    fn record_message(&mut self, uid: u32, letters: &str) -> u64 {
+        let modseq = self.next_modseq();
+        self.record(Record::Message {
+            uid,
+            modseq,
+            letters: letters.to_owned(),
+        });
+        modseq
+    }
+
+    fn record_expunge(&mut self, uid: u32) {
+        let modseq = self.next_modseq();
+        self.record(Record::Expunged { uid, modseq });
+    }
+
+    /// Gives `base` the next UID.
+    fn assign_uid(&mut self, base: String) -> u32 {
+        let uid = self.list.next_uid;
+        self.list.next_uid += 1;
+        self.list.entries.insert(uid, (String::new(), base));
+        self.new_uids.push(uid);
+        uid
+    }
 }
 
 /// The in-memory index of one folder, shared by its handles in this process.
@@ -65,6 +124,33 @@ pub(crate) struct Shared {
     name: String,
     mailbox: Mailbox,
     index: Mutex<Index>,
+    fsync: bool,
+    host: String,
+}
+
+impl Drop for Shared {
+    /// The last handle on the folder went: if records were appended since the log was last
+    /// synced, sync it and say so (`s`), so the next load need not jump to the ceiling. Skipped
+    /// when another holder has the lock: the jump is safe, only not needed.
+    fn drop(&mut self) {
+        let idx = self.index.get_mut().unwrap_or_else(PoisonError::into_inner);
+        if !idx.state.dirty || idx.log.len == 0 {
+            return;
+        }
+        let Some(_lock) = Lock::try_acquire(&self.dir.join(LOCK), &self.host) else {
+            return;
+        };
+        let path = self.dir.join(STATE);
+        let Ok(mut f) = fs::OpenOptions::new().append(true).open(&path) else {
+            return;
+        };
+        let known = f
+            .metadata()
+            .is_ok_and(|m| m.ino() == idx.log.ino && m.len() == idx.log.len);
+        if known && (!self.fsync || f.sync_data().is_ok()) {
+            let _ = f.write_all(b"s\n");
+        }
+    }
 }
 
 /// A handle on one folder of a mailbox: cheap to clone, `Send + Sync`.
@@ -103,12 +189,19 @@ impl Folder {
         Folder { store, shared }
     }
 
-    pub(crate) fn shared(dir: PathBuf, name: String, mailbox: Mailbox) -> Shared {
+    pub(crate) fn shared(
+        store: &MailStore,
+        dir: PathBuf,
+        name: String,
+        mailbox: Mailbox,
+    ) -> Shared {
         Shared {
             dir,
             name,
             mailbox,
             index: Mutex::new(Index::default()),
+            fsync: store.inner.fsync(),
+            host: store.inner.host().to_owned(),
         }
     }
 
@@ -295,8 +388,7 @@ impl Folder {
         let to = self.shared.dir.join("cur").join(&file);
         self.inner()
             .run(FsOp::Rename, &from, || fs::rename(&from, &to))?;
-        idx.state.highest_modseq += 1;
-        let modseq = idx.state.highest_modseq;
+        let modseq = idx.record_message(uid, &letters);
         let kept: Vec<String> = new
             .keywords
             .iter()
@@ -471,11 +563,9 @@ impl Folder {
         size: u64,
         mtime: SystemTime,
     ) -> u32 {
-        let uid = idx.list.next_uid;
-        idx.list.next_uid += 1;
-        idx.list.entries.insert(uid, (String::new(), base));
-        idx.state.highest_modseq += 1;
+        let uid = idx.assign_uid(base);
         let letters = flags::info_letters(&file).to_owned();
+        let modseq = idx.record_message(uid, &letters);
         let kept: Vec<String> = flags
             .keywords
             .iter()
@@ -492,7 +582,7 @@ impl Folder {
                     keywords: kept,
                     ..flags.clone()
                 },
-                modseq: idx.state.highest_modseq,
+                modseq,
                 size,
                 mtime,
             },
@@ -609,80 +699,252 @@ impl Folder {
         let lock_path = dir.join(LOCK);
         let lock = Lock::acquire(&lock_path, self.inner().host())
             .map_err(|e| StoreError::io(FsOp::Lock, &lock_path, e))?;
-        let before = (idx.list.clone(), idx.state.clone());
-        let recent = self.refresh(idx, claim_recent)?;
-        lock.refresh();
-        let out = f(idx, recent);
-        // Whatever `f` did on disk is recorded, even if it failed part way.
-        if idx.list != before.0 {
-            self.write_atomic(UIDLIST, idx.list.render().as_bytes())?;
+        let out = self.refresh(idx, claim_recent).and_then(|recent| {
+            lock.refresh();
+            f(idx, recent)
+        });
+        // Whatever was done on disk is recorded, even if `f` failed part way.
+        let written = self.write_uidlist(idx).and_then(|()| self.write_log(idx));
+        if written.is_err() {
+            // Memory may now be ahead of the disk: read everything again next time.
+            idx.loaded = false;
+            idx.pending.clear();
+            idx.new_uids.clear();
+        } else {
+            idx.stamps = self.current_stamps();
+            idx.loaded = true;
         }
-        let state = self.state_of(idx);
-        if state != before.1 || !dir.join(STATE).exists() {
-            idx.state = state;
-            self.write_atomic(STATE, idx.state.render().as_bytes())?;
-        }
-        idx.stamps = self.current_stamps();
-        idx.loaded = true;
         drop(lock);
+        written?;
         out
     }
 
-    /// The state file's content for the index as it is.
-    fn state_of(&self, idx: &Index) -> State {
-        let mut s = idx.state.clone();
-        s.uid_validity = idx.list.uid_validity;
-        s.messages = idx
-            .messages
-            .iter()
-            .map(|(u, e)| (*u, (e.modseq, e.letters.clone())))
-            .collect();
-        s.trim();
-        s
+    /// Brings the UID list on disk up to the index: new UIDs are appended (as Dovecot does),
+    /// the whole list is rewritten when it is new or holds many entries of gone messages.
+    fn write_uidlist(&self, idx: &mut Index) -> Result<(), StoreError> {
+        let stale_limit = 128 + idx.list.entries.len() / 4;
+        if idx.rewrite_uidlist || idx.uidlist_stale > stale_limit {
+            let text = idx.list.render();
+            self.write_atomic(UIDLIST, text.as_bytes())?;
+            idx.uidlist = self.extent(UIDLIST, text.len() as u64);
+            idx.rewrite_uidlist = false;
+            idx.uidlist_stale = 0;
+            idx.new_uids.clear();
+            return Ok(());
+        }
+        if idx.new_uids.is_empty() {
+            return Ok(());
+        }
+        let mut text = String::new();
+        for uid in std::mem::take(&mut idx.new_uids) {
+            if let Some((_, base)) = idx.list.entries.get(&uid) {
+                text.push_str(&format!("{uid} :{base}\n"));
+            }
+        }
+        let path = self.shared.dir.join(UIDLIST);
+        let extent = idx.uidlist;
+        // UIDs handed out must survive a crash (a client keeps them): this write is synced.
+        match self.append_to(&path, extent, text.as_bytes(), true)? {
+            Some(len) => idx.uidlist.len = len,
+            None => {
+                // Not where we left it (a torn line, or changed without the lock).
+                let text = idx.list.render();
+                self.write_atomic(UIDLIST, text.as_bytes())?;
+                idx.uidlist = self.extent(UIDLIST, text.len() as u64);
+            }
+        }
+        Ok(())
+    }
+
+    /// Appends the records made under this lock to the log (see `log` for why only a new
+    /// ceiling is synced), or rewrites it when it has grown well past the folder.
+    fn write_log(&self, idx: &mut Index) -> Result<(), StoreError> {
+        let live = idx.state.messages.len() + idx.state.expunged.len();
+        if idx.rewrite_log || idx.log.lines > 2 * live + 1024 {
+            idx.state.trim();
+            idx.state.ceiling = idx.state.highest_modseq;
+            let text = idx.state.render();
+            self.write_atomic(STATE, text.as_bytes())?;
+            idx.state.dirty = false;
+            idx.log = self.extent(STATE, text.len() as u64);
+            idx.log.lines = text.lines().count();
+            idx.rewrite_log = false;
+            idx.pending.clear();
+            return Ok(());
+        }
+        if idx.pending.is_empty() {
+            return Ok(());
+        }
+        let mut records = std::mem::take(&mut idx.pending);
+        let new_ceiling = idx.state.highest_modseq > idx.state.ceiling;
+        if new_ceiling {
+            let c = Record::Ceiling(idx.state.highest_modseq + CEILING_STEP);
+            idx.state.apply(&c);
+            records.push(c);
+        }
+        let text = log::render_records(&records);
+        let path = self.shared.dir.join(STATE);
+        match self.append_to(&path, idx.log, text.as_bytes(), new_ceiling)? {
+            Some(len) => {
+                idx.log.len = len;
+                idx.log.lines += records.len();
+            }
+            None => {
+                idx.rewrite_log = true;
+                return self.write_log(idx);
+            }
+        }
+        Ok(())
+    }
+
+    /// Appends `bytes` to a file of ours that should be as `known` says; `None` if it is not
+    /// (then the caller rewrites it). A torn last line, left by a writer that crashed, is cut
+    /// off first. Returns the new length.
+    fn append_to(
+        &self,
+        path: &Path,
+        known: FileExtent,
+        bytes: &[u8],
+        sync: bool,
+    ) -> Result<Option<u64>, StoreError> {
+        let inner = self.inner();
+        let mut f = match fs::OpenOptions::new().append(true).open(path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(StoreError::io(FsOp::Write, path, e)),
+        };
+        let meta = f
+            .metadata()
+            .map_err(|e| StoreError::io(FsOp::Read, path, e))?;
+        if meta.ino() != known.ino || meta.len() < known.len || known.len == 0 {
+            return Ok(None);
+        }
+        if meta.len() > known.len {
+            inner.run(FsOp::Write, path, || f.set_len(known.len))?;
+        }
+        inner.run(FsOp::Write, path, || f.write_all(bytes))?;
+        if sync && inner.fsync() {
+            inner.run(FsOp::SyncFile, path, || f.sync_data())?;
+        }
+        Ok(Some(known.len + bytes.len() as u64))
+    }
+
+    /// The extent of a file just written whole.
+    fn extent(&self, name: &str, len: u64) -> FileExtent {
+        let ino = fs::metadata(self.shared.dir.join(name)).map_or(0, |m| m.ino());
+        FileExtent { ino, len, lines: 0 }
+    }
+
+    /// Reads the UID list again when it changed (another process, or Dovecot, wrote it).
+    fn read_uidlist(&self, idx: &mut Index) {
+        let path = self.shared.dir.join(UIDLIST);
+        let bytes = fs::read(&path).unwrap_or_default();
+        let text = String::from_utf8_lossy(&bytes);
+        idx.uidlist_stale = 0;
+        match UidList::parse(&text) {
+            Some(l) => {
+                let ino = fs::metadata(&path).map_or(0, |m| m.ino());
+                // Appending after a line without its newline would corrupt both.
+                let whole = bytes.last() == Some(&b'\n');
+                idx.uidlist = FileExtent {
+                    ino,
+                    len: if whole { bytes.len() as u64 } else { 0 },
+                    lines: 0,
+                };
+                idx.list = l;
+            }
+            None => {
+                // A new folder, or a list we cannot read: a new UIDVALIDITY, never 0 and
+                // never the one before (RFC 3501 2.3.1.1: UIDs may not be reused under it).
+                let now = SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .map_or(1, |d| d.as_secs() as u32)
+                    .max(1);
+                let old = idx.list.uid_validity.max(idx.state.uid_validity);
+                idx.list = UidList::new(if now <= old {
+                    old.wrapping_add(1).max(1)
+                } else {
+                    now
+                });
+                idx.rewrite_uidlist = true;
+            }
+        }
+    }
+
+    /// Reads what was appended to the log since we last looked, or all of it when it was
+    /// rewritten; starts a new one when it is missing or belongs to another UIDVALIDITY.
+    fn read_log(&self, idx: &mut Index) -> Result<(), StoreError> {
+        let path = self.shared.dir.join(STATE);
+        let uid_validity = idx.list.uid_validity;
+        let first_load = !idx.loaded;
+        let mut file = match File::open(&path) {
+            Ok(f) => Some(f),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+            Err(e) => return Err(StoreError::io(FsOp::Read, &path, e)),
+        };
+        if let Some(f) = &mut file {
+            let meta = f
+                .metadata()
+                .map_err(|e| StoreError::io(FsOp::Read, &path, e))?;
+            let same = meta.ino() == idx.log.ino && meta.len() >= idx.log.len && idx.log.len > 0;
+            if same && idx.state.uid_validity == uid_validity && !first_load {
+                let mut tail = Vec::new();
+                io::Seek::seek(f, io::SeekFrom::Start(idx.log.len))
+                    .and_then(|_| io::Read::read_to_end(f, &mut tail))
+                    .map_err(|e| StoreError::io(FsOp::Read, &path, e))?;
+                let (taken, lines) = log::replay(&mut idx.state, &tail);
+                idx.log.len += taken as u64;
+                idx.log.lines += lines;
+                return Ok(());
+            }
+            let mut bytes = Vec::new();
+            io::Read::read_to_end(f, &mut bytes)
+                .map_err(|e| StoreError::io(FsOp::Read, &path, e))?;
+            if let Some((state, taken, lines, current)) = log::parse(&bytes)
+                && state.uid_validity == uid_validity
+            {
+                let jumped = state.dirty && state.ceiling > state.highest_modseq;
+                idx.state = state;
+                idx.log = FileExtent {
+                    ino: meta.ino(),
+                    len: taken as u64,
+                    lines,
+                };
+                idx.rewrite_log = !current;
+                if jumped {
+                    // Records after the last ceiling may have been lost in a crash: go on
+                    // from the ceiling, so no client sees HIGHESTMODSEQ go back.
+                    let c = idx.state.ceiling;
+                    idx.record(Record::Highest(c));
+                }
+                return Ok(());
+            }
+        }
+        // Without our log, mod-sequences start again above any we gave out (RFC 7162 3.1.1
+        // asks that they never go back), and every message gets one.
+        let keep = idx.state.highest_modseq;
+        idx.state = State::new(uid_validity, keep.max(1));
+        idx.log = FileExtent::default();
+        idx.rewrite_log = true;
+        Ok(())
     }
 
     /// Re-reads what changed on disk (called with the lock held).
     fn refresh(&self, idx: &mut Index, claim_recent: bool) -> Result<Vec<u32>, StoreError> {
         let dir = self.shared.dir.clone();
         let stamps = self.current_stamps();
-        if !idx.loaded || stamps[0] != idx.stamps[0] {
-            let text = fs::read_to_string(dir.join(UIDLIST)).unwrap_or_default();
-            idx.list = match UidList::parse(&text) {
-                Some(l) => l,
-                None => {
-                    // A new folder, or a list we cannot read: a new UIDVALIDITY, never 0 and
-                    // never the one before (RFC 3501 2.3.1.1: UIDs may not be reused under it).
-                    let now = SystemTime::now()
-                        .duration_since(UNIX_EPOCH)
-                        .map_or(1, |d| d.as_secs() as u32)
-                        .max(1);
-                    let old = idx.list.uid_validity.max(idx.state.uid_validity);
-                    UidList::new(if now <= old {
-                        old.wrapping_add(1).max(1)
-                    } else {
-                        now
-                    })
-                }
-            };
+        let uidlist_changed = !idx.loaded || stamps[0] != idx.stamps[0];
+        if uidlist_changed {
+            self.read_uidlist(idx);
         }
         if !idx.loaded || stamps[2] != idx.stamps[2] {
             idx.keywords = flags::read_keywords(&dir.join(KEYWORDS));
         }
-        let state_fresh = !idx.loaded || stamps[1] != idx.stamps[1];
-        if state_fresh {
-            let text = fs::read_to_string(dir.join(STATE)).unwrap_or_default();
-            match State::parse(&text) {
-                Some(s) if s.uid_validity == idx.list.uid_validity => idx.state = s,
-                _ => {
-                    let keep = idx.state.highest_modseq;
-                    idx.state = State {
-                        uid_validity: idx.list.uid_validity,
-                        highest_modseq: keep.max(1),
-                        first_unclaimed: 1,
-                        ..State::default()
-                    };
-                }
-            }
+        if uidlist_changed
+            || stamps[1] != idx.stamps[1]
+            || idx.state.uid_validity != idx.list.uid_validity
+        {
+            self.read_log(idx)?;
         }
         // List both directories: base name to (file, in new/).
         let mut found: BTreeMap<String, (String, bool)> = BTreeMap::new();
@@ -699,101 +961,80 @@ impl Folder {
                 found.insert(flags::base_name(&name).to_owned(), (name, in_new));
             }
         }
-        let old = std::mem::take(&mut idx.messages);
+        let mut old = std::mem::take(&mut idx.messages);
         let mut messages = BTreeMap::new();
-        let mut known = std::collections::BTreeSet::new();
-        let uids: Vec<(u32, String)> = idx
-            .list
-            .entries
-            .iter()
-            .map(|(u, (_, b))| (*u, b.clone()))
-            .collect();
-        for (uid, base) in uids {
-            match found.get(&base) {
+        let mut gone = Vec::new();
+        for (&uid, (_, base)) in &idx.list.entries {
+            match found.remove(base) {
                 Some((file, in_new)) => {
-                    known.insert(base.clone());
-                    let letters = if *in_new {
-                        String::new()
-                    } else {
-                        flags::info_letters(file).to_owned()
+                    let (size, mtime) = match old.remove(&uid) {
+                        Some(e) if e.file == file => (e.size, e.mtime),
+                        _ => self.size_and_date(&dir, &file, in_new),
                     };
-                    // The state file, when another process rewrote it, knows better than
-                    // our memory; the size and date of an unchanged file need no new stat.
-                    let record = state_fresh
-                        .then(|| idx.state.messages.get(&uid).cloned())
-                        .flatten()
-                        .or_else(|| old.get(&uid).map(|e| (e.modseq, e.letters.clone())))
-                        .or_else(|| idx.state.messages.get(&uid).cloned());
-                    let (size, mtime) = match old.get(&uid) {
-                        Some(e) if e.file == *file => (e.size, e.mtime),
-                        _ => self.size_and_date(&dir, file, *in_new),
-                    };
-                    let modseq = match record {
-                        Some((m, l)) if l == letters => m,
-                        // New to us, or flags changed on disk by another program.
-                        _ => {
-                            idx.state.highest_modseq += 1;
-                            idx.state.highest_modseq
-                        }
-                    };
-                    messages.insert(
-                        uid,
-                        Entry {
-                            file: file.clone(),
-                            in_new: *in_new,
-                            flags: flags::parse(&letters, &idx.keywords),
-                            letters,
-                            modseq,
-                            size,
-                            mtime,
-                        },
-                    );
+                    messages.insert(uid, (file, in_new, size, mtime));
                 }
-                None => {
-                    // Gone: expunged by another program or process.
-                    idx.list.entries.remove(&uid);
-                    if idx.state.messages.contains_key(&uid) || old.contains_key(&uid) {
-                        idx.state.highest_modseq += 1;
-                        let m = idx.state.highest_modseq;
-                        idx.state.expunged.push((uid, m));
-                    }
-                }
+                None => gone.push(uid),
+            }
+        }
+        for uid in gone {
+            // Gone: expunged by another program or process (its entry stays on disk until
+            // the list is rewritten).
+            idx.list.entries.remove(&uid);
+            idx.uidlist_stale += 1;
+            if idx.state.messages.contains_key(&uid) {
+                idx.record_expunge(uid);
             }
         }
         // New files, in name order (names start with the delivery time).
         for (base, (file, in_new)) in found {
-            if known.contains(&base) {
-                continue;
-            }
             let (size, mtime) = self.size_and_date(&dir, &file, in_new);
-            let uid = idx.list.next_uid;
-            idx.list.next_uid += 1;
-            idx.list.entries.insert(uid, (String::new(), base));
-            idx.state.highest_modseq += 1;
+            let uid = idx.assign_uid(base);
+            messages.insert(uid, (file, in_new, size, mtime));
+        }
+        // Messages the log knows that are no longer listed (a rewrite of the UID list by
+        // another program dropped them) went too.
+        let unlisted: Vec<u32> = idx
+            .state
+            .messages
+            .keys()
+            .filter(|u| !messages.contains_key(u))
+            .copied()
+            .collect();
+        for uid in unlisted {
+            idx.record_expunge(uid);
+        }
+        for (uid, (file, in_new, size, mtime)) in messages {
             let letters = if in_new {
                 String::new()
             } else {
                 flags::info_letters(&file).to_owned()
             };
-            messages.insert(
+            let modseq = match idx.state.messages.get(&uid) {
+                Some((m, l)) if *l == letters => *m,
+                // New to the log, or flags changed on disk by another program.
+                _ => idx.record_message(uid, &letters),
+            };
+            idx.messages.insert(
                 uid,
                 Entry {
                     file,
                     in_new,
                     flags: flags::parse(&letters, &idx.keywords),
                     letters,
-                    modseq: idx.state.highest_modseq,
+                    modseq,
                     size,
                     mtime,
                 },
             );
         }
-        idx.messages = messages;
         let mut recent = Vec::new();
         if claim_recent {
             let first = idx.state.first_unclaimed;
             recent = idx.messages.range(first..).map(|(u, _)| *u).collect();
-            idx.state.first_unclaimed = idx.list.next_uid;
+            if idx.list.next_uid > first {
+                let next = idx.list.next_uid;
+                idx.record(Record::Unclaimed(next));
+            }
             // RFC 3501's \Recent done the Maildir way: what a session has seen leaves new/.
             let movers: Vec<u32> = idx
                 .messages
@@ -964,9 +1205,8 @@ impl MessageFile {
 fn forget_one(idx: &mut Index, uid: u32) {
     if idx.messages.remove(&uid).is_some() {
         idx.list.entries.remove(&uid);
-        idx.state.highest_modseq += 1;
-        let m = idx.state.highest_modseq;
-        idx.state.expunged.push((uid, m));
+        idx.uidlist_stale += 1;
+        idx.record_expunge(uid);
     }
 }
 

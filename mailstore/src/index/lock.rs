@@ -73,6 +73,22 @@ impl Lock {
         }
     }
 
+    /// Takes the lock if nobody holds it, at once.
+    pub(crate) fn try_acquire(path: &Path, host: &str) -> Option<Lock> {
+        let unique = path.with_extension(format!(
+            "lock.{host}.{}.{:?}.try",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        fs::write(&unique, format!("{}\n", std::process::id())).ok()?;
+        let linked = fs::hard_link(&unique, path);
+        let nlink = fs::metadata(&unique).map(|m| m.nlink()).unwrap_or(1);
+        let _ = fs::remove_file(&unique);
+        (linked.is_ok() || nlink == 2).then(|| Lock {
+            path: path.to_owned(),
+        })
+    }
+
     /// Tells waiters the holder is alive.
     pub(crate) fn refresh(&self) {
         let _ = fs::File::options()

@@ -3,10 +3,11 @@
 //! (`buzon-index`), so a Maildir moves between the two with its UIDs and UIDVALIDITY intact.
 //! `docs/scale.md` says what takes a lock and what does not.
 
+mod dir_watch;
 mod flags;
 mod folder;
 mod lock;
-mod state;
+mod log;
 mod uidlist;
 
 use std::collections::BTreeMap;
@@ -134,6 +135,8 @@ pub(crate) struct Registry {
     open: Mutex<BTreeMap<PathBuf, Weak<folder::Shared>>>,
     next_id: AtomicU64,
     watchers: Mutex<FolderWatchers>,
+    /// inotify, made when the first folder is watched (`None` where there is none).
+    dirs: std::sync::OnceLock<Option<Arc<dir_watch::DirWatcher>>>,
 }
 
 impl std::fmt::Debug for Registry {
@@ -170,6 +173,9 @@ impl Drop for FolderWatch {
                 list.retain(|(i, _)| *i != self.id);
                 if list.is_empty() {
                     map.remove(&self.key);
+                    if let Some(Some(dirs)) = inner.folders.dirs.get() {
+                        dirs.remove(&self.key);
+                    }
                 }
             }
         }
@@ -213,6 +219,7 @@ impl MailStore {
             Some(s) => s,
             None => {
                 let s = Arc::new(Folder::shared(
+                    self,
                     dir.clone(),
                     name.to_owned(),
                     mailbox.clone(),
@@ -399,14 +406,25 @@ impl MailStore {
     ) -> FolderWatch {
         let key = (mailbox.clone(), folder_key(folder));
         let id = self.inner.folders.next_id.fetch_add(1, Ordering::Relaxed);
-        self.inner
+        let mut map = self
+            .inner
             .folders
             .watchers
             .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .entry(key.clone())
-            .or_default()
-            .push((id, Box::new(notify)));
+            .unwrap_or_else(PoisonError::into_inner);
+        let list = map.entry(key.clone()).or_default();
+        list.push((id, Box::new(notify)));
+        if list.len() == 1
+            && let Ok(dir) = self.folder_dir(mailbox, &key.1)
+            && let Some(dirs) = self
+                .inner
+                .folders
+                .dirs
+                .get_or_init(dir_watch::DirWatcher::new)
+        {
+            dirs.add(&Arc::downgrade(&self.inner), &key, &dir);
+        }
+        drop(map);
         FolderWatch {
             store: Arc::downgrade(&self.inner),
             key,
