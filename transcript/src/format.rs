@@ -22,6 +22,9 @@ pub enum Item {
     /// `handle_tls`. The lines that follow are the plaintext inside TLS. As the first item: a
     /// connection that is TLS from the first byte.
     Tls,
+    /// `@ host ACTION`: something happens on the host's side at this point (another session
+    /// changes the mailbox, mail is delivered); the protocol's host says what ACTION means.
+    Host(String),
 }
 
 /// A protocol's own `!` lines: what its host decides, what its client is asked to do.
@@ -103,10 +106,9 @@ impl<D: Directives> Transcript<D> {
             } else if let Some(rest) = line.strip_prefix("S~") {
                 t.items.push(Item::Server(unescape(strip_one_space(rest))));
             } else if let Some(rest) = line.strip_prefix("@ ") {
-                t.items.push(
-                    parse_at(rest.trim())
-                        .ok_or_else(|| err("expected `@ +Ns`, `@ eof` or `@ tls`".to_owned()))?,
-                );
+                t.items.push(parse_at(rest.trim()).ok_or_else(|| {
+                    err("expected `@ +Ns`, `@ eof`, `@ tls` or `@ host ACTION`".to_owned())
+                })?);
             } else if let Some(rest) = line.strip_prefix("! config ") {
                 let (k, v) = rest
                     .split_once('=')
@@ -153,6 +155,7 @@ fn parse_at(s: &str) -> Option<Item> {
     match s {
         "eof" => Some(Item::Eof),
         "tls" => Some(Item::Tls),
+        _ if s.starts_with("host ") => Some(Item::Host(s["host ".len()..].trim().to_owned())),
         _ => {
             let secs = s.strip_prefix('+')?.strip_suffix('s')?.parse().ok()?;
             Some(Item::Advance(Duration::from_secs(secs)))
@@ -184,6 +187,7 @@ impl<D: Directives> fmt::Display for Transcript<D> {
                 Item::Advance(d) => writeln!(f, "@ +{}s", d.as_secs())?,
                 Item::Eof => writeln!(f, "@ eof")?,
                 Item::Tls => writeln!(f, "@ tls")?,
+                Item::Host(action) => writeln!(f, "@ host {action}")?,
             }
         }
         Ok(())
@@ -214,7 +218,7 @@ mod tests {
 
     #[test]
     fn text_form_reads_back_the_same() {
-        let text = "! config k=v\nC: EHLO a\\x00b\nC~ tail\\r\nS: 250 ok\n@ +5s\n@ tls\n@ eof\n";
+        let text = "! config k=v\nC: EHLO a\\x00b\nC~ tail\\r\nS: 250 ok\n@ +5s\n@ tls\n@ host expunge INBOX 2\n@ eof\n";
         let t: Transcript = Transcript::parse(text).unwrap();
         assert_eq!(t.to_string(), text);
         assert_eq!(Transcript::<()>::parse(&t.to_string()).unwrap(), t);
@@ -224,7 +228,10 @@ mod tests {
     fn bad_lines_name_their_number() {
         let e = Transcript::<()>::parse("C: a\n@ soon\n").unwrap_err();
         assert_eq!(e.line, 2);
-        assert_eq!(e.reason, "expected `@ +Ns`, `@ eof` or `@ tls`");
+        assert_eq!(
+            e.reason,
+            "expected `@ +Ns`, `@ eof`, `@ tls` or `@ host ACTION`"
+        );
         let e = Transcript::<()>::parse("\n\nX: a\n").unwrap_err();
         assert_eq!(e.line, 3);
     }

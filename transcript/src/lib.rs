@@ -12,13 +12,16 @@
 //! C~ raw bytes, no CRLF added\r\n
 //! @ +300s
 //! @ tls
+//! @ host deliver INBOX
 //! @ eof
 //! ```
 //!
 //! `C:` and `S:` lines get CRLF appended; `C~` and `S~` lines do not. In all four, `\r`, `\n`,
 //! `\t`, `\\` and `\xHH` stand for the bytes they name (any other backslash is literal).
 //! Consecutive lines of one side are one write. `@ +Ns` moves the clock and fires due timers,
-//! `@ tls` is where the transport becomes TLS, `@ eof` closes the client's side.
+//! `@ tls` is where the transport becomes TLS, `@ host ACTION` is something that happens on the
+//! host's side at that point (another session's change, a delivery: the protocol's [`Host`] says
+//! what its actions mean), `@ eof` closes the client's side.
 //!
 //! This crate knows nothing of any one protocol. A protocol adds its own `!` lines (SMTP's
 //! `! decide` and `! submit`) as a [`Directives`] type, and answers its session's events with a

@@ -54,6 +54,14 @@ pub trait Host<S: Session> {
     /// and answers those that need an answer. Returns true if an answer may let the session
     /// consume more input.
     fn answer(&mut self, session: &mut S, now: Instant, log: &mut EventLog) -> bool;
+
+    /// Does what an `@ host ACTION` line says (another session's change, a delivery) and tells
+    /// `session` as the real host would. A host that knows no actions logs that it did nothing,
+    /// so the transcript's expectations fail visibly.
+    fn act(&mut self, action: &str, session: &mut S, now: Instant, log: &mut EventLog) {
+        let _ = (session, now);
+        log.note(format!("host action not understood: {action}"));
+    }
 }
 
 /// What a replay produced.
@@ -196,6 +204,13 @@ pub fn replay<S: Session, H: Host<S>>(
                     r.drive(&[]);
                     r.upgrade();
                 }
+                i += 1;
+            }
+            (Item::Host(action), _) => {
+                r.drive(&[]);
+                r.log.note(format!("host: {action}"));
+                r.host.act(action, r.session, r.now, &mut r.log);
+                r.drive(&[]);
                 i += 1;
             }
             (Item::Eof, _) => {

@@ -139,6 +139,46 @@ impl MemoryStore {
         Some(f.add(bytes.to_vec(), flags, 1_700_000_000))
     }
 
+    /// Another session's STORE: message `uid` gets exactly `flags` and a new mod-sequence.
+    pub fn set_flags(&self, user: &str, mailbox: &str, uid: u32, flags: Flags) -> bool {
+        let mut inner = self.lock();
+        let Some(f) = inner
+            .users
+            .get_mut(user)
+            .and_then(|u| u.folders.get_mut(mailbox))
+        else {
+            return false;
+        };
+        let Some(m) = f.messages.iter_mut().find(|m| m.info.uid == uid) else {
+            return false;
+        };
+        f.modseq += 1;
+        m.info.flags = flags;
+        m.info.modseq = f.modseq;
+        true
+    }
+
+    /// Another session's EXPUNGE of message `uid`.
+    pub fn expunge(&self, user: &str, mailbox: &str, uid: u32) -> bool {
+        let mut inner = self.lock();
+        let Some(f) = inner
+            .users
+            .get_mut(user)
+            .and_then(|u| u.folders.get_mut(mailbox))
+        else {
+            return false;
+        };
+        let before = f.messages.len();
+        f.messages.retain(|m| m.info.uid != uid);
+        if f.messages.len() == before {
+            return false;
+        }
+        f.modseq += 1;
+        f.expunged.push((uid, f.modseq));
+        f.unclaimed.remove(&uid);
+        true
+    }
+
     /// The mailbox's messages as (uid, flags), for assertions.
     pub fn messages(&self, user: &str, mailbox: &str) -> Vec<(u32, Flags)> {
         let inner = self.lock();
@@ -201,6 +241,11 @@ impl MemoryHost {
             selected: None,
             append: None,
         }
+    }
+
+    /// The store this host serves.
+    pub fn store(&self) -> &MemoryStore {
+        &self.store
     }
 
     /// The user logged in, if any.

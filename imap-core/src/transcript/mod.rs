@@ -123,21 +123,26 @@ pub fn store(t: &Transcript) -> MemoryStore {
         store.create(owner, m);
     }
     for (mailbox, flags, bytes) in &d.messages {
-        let list: Vec<Flag> = flags
-            .split_whitespace()
-            .filter(|f| *f != "-")
-            .map(|f| match f.to_ascii_lowercase().as_str() {
-                "\\seen" => Flag::Seen,
-                "\\answered" => Flag::Answered,
-                "\\flagged" => Flag::Flagged,
-                "\\deleted" => Flag::Deleted,
-                "\\draft" => Flag::Draft,
-                _ => Flag::Keyword(f.into()),
-            })
-            .collect();
-        store.deliver(owner, mailbox, bytes, Flags::from_list(&list));
+        store.deliver(owner, mailbox, bytes, parse_flags(flags));
     }
     store
+}
+
+/// Flags as the `!` and `@ host` lines write them: separated by spaces, `-` for none.
+fn parse_flags(text: &str) -> Flags {
+    let list: Vec<Flag> = text
+        .split_whitespace()
+        .filter(|f| *f != "-")
+        .map(|f| match f.to_ascii_lowercase().as_str() {
+            "\\seen" => Flag::Seen,
+            "\\answered" => Flag::Answered,
+            "\\flagged" => Flag::Flagged,
+            "\\deleted" => Flag::Deleted,
+            "\\draft" => Flag::Draft,
+            _ => Flag::Keyword(f.into()),
+        })
+        .collect();
+    Flags::from_list(&list)
 }
 
 struct ReplayHost(MemoryHost);
@@ -150,6 +155,48 @@ impl Host<ServerSession> for ReplayHost {
             log.note(l);
         }
         any
+    }
+
+    /// Another session's changes and deliveries, in the logged-in user's mailboxes:
+    /// `deliver MAILBOX FLAGS|BYTES`, `store MAILBOX UID FLAGS` (the flags become exactly
+    /// these), `expunge MAILBOX UID`. Then the session hears the changes, as a real host's
+    /// notice makes it.
+    fn act(&mut self, action: &str, session: &mut ServerSession, now: Instant, log: &mut EventLog) {
+        let store = self.0.store().clone();
+        let Some(owner) = self.0.user().map(str::to_owned) else {
+            log.note(format!("host action before login: {action}"));
+            return;
+        };
+        let mut words = action.splitn(3, ' ');
+        let (verb, mailbox, rest) = (
+            words.next().unwrap_or(""),
+            words.next().unwrap_or(""),
+            words.next().unwrap_or(""),
+        );
+        let done = match verb {
+            "deliver" => rest
+                .split_once('|')
+                .and_then(|(flags, bytes)| {
+                    store.deliver(&owner, mailbox, &unescape(bytes), parse_flags(flags))
+                })
+                .is_some(),
+            "store" => rest.split_once(' ').is_some_and(|(uid, flags)| {
+                uid.parse()
+                    .is_ok_and(|uid| store.set_flags(&owner, mailbox, uid, parse_flags(flags)))
+            }),
+            "expunge" => rest
+                .trim()
+                .parse()
+                .is_ok_and(|uid| store.expunge(&owner, mailbox, uid)),
+            _ => false,
+        };
+        if !done {
+            log.note(format!("host action failed: {action}"));
+            return;
+        }
+        if let Some(changes) = self.0.changes_for(session) {
+            session.handle_changes(changes, now);
+        }
     }
 }
 
