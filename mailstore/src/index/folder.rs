@@ -9,7 +9,7 @@
 //! Sessions of one process share one `Index` per folder (a registry in the store), so they see
 //! each other's changes at once; another process's changes are found by the stamps.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::os::unix::fs::MetadataExt;
@@ -946,8 +946,9 @@ impl Folder {
         {
             self.read_log(idx)?;
         }
-        // List both directories: base name to (file, in new/).
-        let mut found: BTreeMap<String, (String, bool)> = BTreeMap::new();
+        // List both directories: base name to (file, in new/, its entry). Entries are kept so
+        // that the files that need a stat get it relative to the open directory.
+        let mut found: HashMap<String, (String, bool, fs::DirEntry)> = HashMap::new();
         for (sub, in_new) in [("cur", false), ("new", true)] {
             let d = dir.join(sub);
             let rd = self.inner().run(FsOp::ReadDir, &d, || fs::read_dir(&d))?;
@@ -958,20 +959,21 @@ impl Folder {
                 if name.starts_with('.') {
                     continue;
                 }
-                found.insert(flags::base_name(&name).to_owned(), (name, in_new));
+                found.insert(flags::base_name(&name).to_owned(), (name, in_new, entry));
             }
         }
         let mut old = std::mem::take(&mut idx.messages);
-        let mut messages = BTreeMap::new();
+        // Built in UID order (the list's, then new UIDs), so the map is built in one pass.
+        let mut messages = Vec::with_capacity(idx.list.entries.len() + found.len());
         let mut gone = Vec::new();
         for (&uid, (_, base)) in &idx.list.entries {
             match found.remove(base) {
-                Some((file, in_new)) => {
+                Some((file, in_new, entry)) => {
                     let (size, mtime) = match old.remove(&uid) {
                         Some(e) if e.file == file => (e.size, e.mtime),
-                        _ => self.size_and_date(&dir, &file, in_new),
+                        _ => size_and_date(&file, &entry),
                     };
-                    messages.insert(uid, (file, in_new, size, mtime));
+                    messages.push((uid, (file, in_new, size, mtime)));
                 }
                 None => gone.push(uid),
             }
@@ -986,23 +988,28 @@ impl Folder {
             }
         }
         // New files, in name order (names start with the delivery time).
-        for (base, (file, in_new)) in found {
-            let (size, mtime) = self.size_and_date(&dir, &file, in_new);
+        let mut new_files: Vec<(String, (String, bool, fs::DirEntry))> =
+            found.into_iter().collect();
+        new_files.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        for (base, (file, in_new, entry)) in new_files {
+            let (size, mtime) = size_and_date(&file, &entry);
             let uid = idx.assign_uid(base);
-            messages.insert(uid, (file, in_new, size, mtime));
+            messages.push((uid, (file, in_new, size, mtime)));
         }
+        let listed: std::collections::HashSet<u32> = messages.iter().map(|m| m.0).collect();
         // Messages the log knows that are no longer listed (a rewrite of the UID list by
         // another program dropped them) went too.
         let unlisted: Vec<u32> = idx
             .state
             .messages
             .keys()
-            .filter(|u| !messages.contains_key(u))
+            .filter(|u| !listed.contains(u))
             .copied()
             .collect();
         for uid in unlisted {
             idx.record_expunge(uid);
         }
+        let mut entries = Vec::with_capacity(messages.len());
         for (uid, (file, in_new, size, mtime)) in messages {
             let letters = if in_new {
                 String::new()
@@ -1014,7 +1021,7 @@ impl Folder {
                 // New to the log, or flags changed on disk by another program.
                 _ => idx.record_message(uid, &letters),
             };
-            idx.messages.insert(
+            entries.push((
                 uid,
                 Entry {
                     file,
@@ -1025,8 +1032,9 @@ impl Folder {
                     size,
                     mtime,
                 },
-            );
+            ));
         }
+        idx.messages = entries.into_iter().collect();
         let mut recent = Vec::new();
         if claim_recent {
             let first = idx.state.first_unclaimed;
@@ -1065,27 +1073,6 @@ impl Folder {
         Ok(recent)
     }
 
-    /// The size as IMAP counts it (CRLF line ends): Dovecot's `,W=` when the name has it, else
-    /// `,S=` (buzon writes CRLF), else the file's length plus one for each bare LF; and the
-    /// internal date (the file's mtime).
-    fn size_and_date(&self, dir: &Path, file: &str, in_new: bool) -> (u64, SystemTime) {
-        let path = dir.join(if in_new { "new" } else { "cur" }).join(file);
-        let meta = fs::metadata(&path).ok();
-        let field = |key: &str| {
-            flags::base_name(file)
-                .split(',')
-                .find_map(|f| f.strip_prefix(key))
-                .and_then(|s| s.parse::<u64>().ok())
-        };
-        let size = field("W=")
-            .or_else(|| field("S="))
-            .or_else(|| fs::read(&path).ok().map(|b| crlf_len(&b)))
-            .or(meta.as_ref().map(|m| m.len()))
-            .unwrap_or(0);
-        let mtime = meta.and_then(|m| m.modified().ok()).unwrap_or(UNIX_EPOCH);
-        (size, mtime)
-    }
-
     fn write_keywords(&self, idx: &Index) -> Result<(), StoreError> {
         self.write_atomic(KEYWORDS, flags::keywords_text(&idx.keywords).as_bytes())
     }
@@ -1111,6 +1098,26 @@ impl Folder {
 }
 
 /// The length of `b` with every bare LF made CRLF.
+/// The size as IMAP counts it (CRLF line ends): Dovecot's `,W=` when the name has it, else
+/// `,S=` (buzon writes CRLF), else the file's length plus one for each bare LF; and the
+/// internal date (the file's mtime).
+fn size_and_date(file: &str, entry: &fs::DirEntry) -> (u64, SystemTime) {
+    let meta = entry.metadata().ok();
+    let field = |key: &str| {
+        flags::base_name(file)
+            .split(',')
+            .find_map(|f| f.strip_prefix(key))
+            .and_then(|s| s.parse::<u64>().ok())
+    };
+    let size = field("W=")
+        .or_else(|| field("S="))
+        .or_else(|| fs::read(entry.path()).ok().map(|b| crlf_len(&b)))
+        .or(meta.as_ref().map(|m| m.len()))
+        .unwrap_or(0);
+    let mtime = meta.and_then(|m| m.modified().ok()).unwrap_or(UNIX_EPOCH);
+    (size, mtime)
+}
+
 fn crlf_len(b: &[u8]) -> u64 {
     let bare = memchr::memchr_iter(b'\n', b)
         .filter(|&i| i == 0 || b[i - 1] != b'\r')

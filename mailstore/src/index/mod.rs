@@ -133,6 +133,10 @@ type FolderWatchers = BTreeMap<(Mailbox, String), Vec<(u64, FolderCallback)>>;
 #[derive(Default)]
 pub(crate) struct Registry {
     open: Mutex<BTreeMap<PathBuf, Weak<folder::Shared>>>,
+    /// The folders used last, kept loaded after their last handle goes: a client that selects
+    /// a big folder again, or checks another one's STATUS every few minutes, finds its index
+    /// in memory instead of listing and reading the directories again.
+    kept: Mutex<std::collections::VecDeque<Arc<folder::Shared>>>,
     next_id: AtomicU64,
     watchers: Mutex<FolderWatchers>,
     /// inotify, made when the first folder is watched (`None` where there is none).
@@ -196,6 +200,9 @@ fn special_use(name: &str) -> Option<&'static str> {
 
 const SUBSCRIPTIONS: &str = "subscriptions";
 
+/// How many recently used folders stay loaded with no handle open (see `Registry::kept`).
+const KEEP_LOADED: usize = 16;
+
 impl MailStore {
     /// Opens a folder of `mailbox` (`INBOX` is created on first use, like delivery does).
     pub fn open_folder(&self, mailbox: &Mailbox, name: &str) -> Result<Folder, StoreError> {
@@ -229,6 +236,19 @@ impl MailStore {
                 s
             }
         };
+        drop(open);
+        let mut kept = self
+            .inner
+            .folders
+            .kept
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        kept.retain(|k| !Arc::ptr_eq(k, &shared));
+        kept.push_front(Arc::clone(&shared));
+        let evicted = (kept.len() > KEEP_LOADED).then(|| kept.pop_back());
+        drop(kept);
+        // An evicted index may sync its log as it goes: outside the registry's locks.
+        drop(evicted);
         Ok(Folder::new(self.clone(), shared))
     }
 
