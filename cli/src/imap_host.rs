@@ -76,6 +76,8 @@ pub(crate) enum ImapNotice {
 /// The mailbox a connection has selected.
 struct Selected {
     folder: Folder,
+    /// EXAMINE: the session claims no `\Recent`.
+    read_only: bool,
     /// Dropped with the selection, which stops the notices.
     _watches: (FolderWatch, Option<Watch>),
 }
@@ -187,9 +189,10 @@ impl ImapHandler {
     /// Picks up what changed in the selected mailbox, unless a sync is already under way
     /// (then once more after it).
     fn start_sync(&mut self, session: &ServerSession) -> Option<Work<Self>> {
-        let (Some(folder), Some(since)) = (self.folder(), session.synced_modseq()) else {
+        let (Some(selected), Some(since)) = (&self.selected, session.synced_modseq()) else {
             return None;
         };
+        let (folder, claim) = (selected.folder.clone(), !selected.read_only);
         if self.syncing {
             self.dirty = true;
             return None;
@@ -198,7 +201,13 @@ impl ImapHandler {
         self.dirty = false;
         let generation = self.generation;
         Some(Work::new(move || {
-            let changes = folder.changes_since(since).map(changes_from_store);
+            // A read-write session told first of new mail has it as \Recent (RFC 3501 2.3.2).
+            let changes = if claim {
+                folder.changes_since_claiming(since)
+            } else {
+                folder.changes_since(since)
+            };
+            let changes = changes.map(changes_from_store);
             Completion::new(move |h: &mut ImapHandler, s: &mut ServerSession, now| {
                 h.syncing = false;
                 match changes {
@@ -272,6 +281,7 @@ impl ImapHandler {
                                     watches(&h.store, &user, &folder, notifier, generation);
                                 h.selected = Some(Selected {
                                     folder,
+                                    read_only,
                                     _watches: watches,
                                 });
                                 s.answer(ticket, Answer::Selected(Box::new(selected)), now);
@@ -642,7 +652,7 @@ fn changes_from_store(c: mailstore::Changes) -> Changes {
     Changes {
         changed: c.changed.into_iter().map(info_from_store).collect(),
         vanished: c.vanished,
-        recent: Vec::new(),
+        recent: c.recent,
         uid_next: c.uid_next,
         highest_modseq: c.highest_modseq,
     }

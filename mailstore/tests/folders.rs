@@ -463,3 +463,28 @@ fn a_file_another_program_drops_into_new_wakes_the_folder_watchers() {
         .unwrap();
     assert_eq!(snap.messages.len(), 1);
 }
+
+#[test]
+fn new_mail_is_recent_for_the_first_read_write_session_told_of_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(dir.path());
+    deliver(&s, "Subject: 1\r\n\r\na\r\n");
+    let inbox = s.open_folder(&alice(), "INBOX").unwrap();
+    let snap = inbox.sync(true).unwrap();
+    assert_eq!(snap.recent, [1]);
+    deliver(&s, "Subject: 2\r\n\r\nb\r\n");
+    // An EXAMINE-ing session looks without claiming...
+    let looked = inbox.changes_since(snap.highest_modseq).unwrap();
+    assert_eq!(
+        looked.changed.iter().map(|m| m.uid).collect::<Vec<_>>(),
+        [2]
+    );
+    assert!(looked.recent.is_empty());
+    // ...the first read-write one told of it claims it, and it leaves new/ (RFC 3501 2.3.2).
+    let told = inbox.changes_since_claiming(snap.highest_modseq).unwrap();
+    assert_eq!(told.recent, [2]);
+    assert!(files(&dir.path().join("example.com/alice/new")).is_empty());
+    let later = inbox.changes_since_claiming(snap.highest_modseq).unwrap();
+    assert!(later.recent.is_empty(), "claimed once");
+    assert_eq!(inbox.status().unwrap().recent, 0);
+}

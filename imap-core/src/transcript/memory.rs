@@ -195,11 +195,21 @@ impl MemoryStore {
             .unwrap_or_default()
     }
 
-    /// The changes after `since` in a mailbox.
-    pub fn changes(&self, user: &str, mailbox: &str, since: u64) -> Changes {
-        let inner = self.lock();
-        let Some(f) = inner.users.get(user).and_then(|u| u.folders.get(mailbox)) else {
+    /// The changes after `since` in a mailbox. With `claim` (a read-write session), messages
+    /// no session has seen yet become its `\Recent`, as the Maildir host does.
+    pub fn changes(&self, user: &str, mailbox: &str, since: u64, claim: bool) -> Changes {
+        let mut inner = self.lock();
+        let Some(f) = inner
+            .users
+            .get_mut(user)
+            .and_then(|u| u.folders.get_mut(mailbox))
+        else {
             return Changes::default();
+        };
+        let recent = if claim {
+            std::mem::take(&mut f.unclaimed).into_iter().collect()
+        } else {
+            Vec::new()
         };
         Changes {
             changed: f
@@ -214,7 +224,7 @@ impl MemoryStore {
                 .filter(|(_, m)| *m > since)
                 .map(|(u, _)| *u)
                 .collect(),
-            recent: Vec::new(),
+            recent,
             uid_next: f.uid_next,
             highest_modseq: f.modseq,
         }
@@ -228,6 +238,7 @@ pub struct MemoryHost {
     user: Option<String>,
     pending_user: Option<String>,
     selected: Option<String>,
+    read_only: bool,
     append: Option<(String, Flags, Option<i64>, Vec<u8>)>,
 }
 
@@ -239,6 +250,7 @@ impl MemoryHost {
             user: None,
             pending_user: None,
             selected: None,
+            read_only: false,
             append: None,
         }
     }
@@ -257,10 +269,12 @@ impl MemoryHost {
     /// real host compute), to hand to [`ServerSession::handle_changes`].
     pub fn changes_for(&self, session: &ServerSession) -> Option<Changes> {
         let since = session.synced_modseq()?;
-        Some(
-            self.store
-                .changes(self.user.as_deref()?, self.selected.as_deref()?, since),
-        )
+        Some(self.store.changes(
+            self.user.as_deref()?,
+            self.selected.as_deref()?,
+            since,
+            !self.read_only,
+        ))
     }
 
     /// Answers every pending event of `session`; returns a description of each for a log.
@@ -299,7 +313,9 @@ impl MemoryHost {
                         }
                     }
                     if let Some(since) = job.vanished_since() {
-                        job.set_vanished(self.store.changes(&user, &mailbox, since).vanished);
+                        job.set_vanished(
+                            self.store.changes(&user, &mailbox, since, false).vanished,
+                        );
                     }
                     let mut out = Vec::new();
                     let mut source = Source {
@@ -429,6 +445,7 @@ impl MemoryHost {
                 match r.flatten() {
                     Some(m) => {
                         self.selected = Some(mailbox);
+                        self.read_only = read_only;
                         Answer::Selected(Box::new(m))
                     }
                     None => no("NONEXISTENT", "No such mailbox"),

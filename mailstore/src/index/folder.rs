@@ -256,9 +256,28 @@ impl Folder {
 
     /// What changed after mod-sequence `since`: new and re-flagged messages, expunged UIDs.
     pub fn changes_since(&self, since: u64) -> Result<Changes, StoreError> {
+        self.changes(since, false)
+    }
+
+    /// As [`changes_since`](Self::changes_since), for a session that has the folder selected
+    /// read-write: messages that arrived since and that no session has seen become this
+    /// caller's `\Recent` ([`Changes::recent`]; RFC 3501 section 2.3.2: the first session
+    /// told of a message) and move from `new/` to `cur/`, as a read-write SELECT does.
+    pub fn changes_since_claiming(&self, since: u64) -> Result<Changes, StoreError> {
+        self.changes(since, true)
+    }
+
+    fn changes(&self, since: u64, claim: bool) -> Result<Changes, StoreError> {
         let mut idx = self.lock_index();
-        if self.changed(&idx) {
-            self.locked(&mut idx, false, |_, _| Ok(()))?;
+        let unclaimed = claim
+            && idx
+                .messages
+                .range(idx.state.first_unclaimed..)
+                .next()
+                .is_some();
+        let mut recent = Vec::new();
+        if self.changed(&idx) || unclaimed {
+            recent = self.locked(&mut idx, claim, |_, r| Ok(r))?;
         }
         let vanished = if since < idx.state.trimmed_before {
             // The records were trimmed: every UID that is not here may have gone.
@@ -281,6 +300,7 @@ impl Folder {
                 .map(|(u, e)| meta(*u, e))
                 .collect(),
             vanished,
+            recent,
             uid_next: idx.list.next_uid,
             highest_modseq: idx.state.highest_modseq,
             uid_validity: idx.list.uid_validity,

@@ -62,6 +62,9 @@ pub struct Changes {
     pub changed: Vec<MessageMeta>,
     /// UIDs expunged.
     pub vanished: Vec<u32>,
+    /// UIDs that are `\Recent` for the caller (only from
+    /// [`Folder::changes_since_claiming`]).
+    pub recent: Vec<u32>,
     /// The next UID.
     pub uid_next: u32,
     /// HIGHESTMODSEQ now.
