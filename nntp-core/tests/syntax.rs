@@ -1,0 +1,47 @@
+//! Properties of the NNTP grammar: no input makes it panic, ranges print as they parse, and
+//! wildmat matching agrees with a plain recursive reference.
+
+use nntp_core::syntax::{Command, Range, Wildmat};
+use proptest::prelude::*;
+
+/// The obvious exponential matcher, as a reference for the linear one.
+fn reference(p: &[char], n: &[char]) -> bool {
+    match (p.first(), n.first()) {
+        (None, None) => true,
+        (Some('*'), _) => reference(&p[1..], n) || (!n.is_empty() && reference(p, &n[1..])),
+        (Some('?'), Some(_)) => reference(&p[1..], &n[1..]),
+        (Some(a), Some(b)) if a == b => reference(&p[1..], &n[1..]),
+        _ => false,
+    }
+}
+
+proptest! {
+    #[test]
+    fn any_line_parses_or_is_refused_without_panicking(line in "\\PC{0,80}") {
+        let _ = Command::parse(&line);
+    }
+
+    #[test]
+    fn command_like_lines_parse_or_are_refused(
+        verb in prop::sample::select(vec!["GROUP", "LISTGROUP", "ARTICLE", "OVER", "XOVER", "HDR",
+            "XPAT", "NEWGROUPS", "NEWNEWS", "LIST", "AUTHINFO", "MODE", "STAT"]),
+        args in prop::collection::vec("[a-z0-9.<>@*!,:-]{0,12}", 0..5),
+    ) {
+        let line = format!("{verb} {}", args.join(" "));
+        let _ = Command::parse(&line);
+    }
+
+    #[test]
+    fn ranges_print_as_they_parse(first in 0u64..1_000_000, len in proptest::option::of(0u64..1000)) {
+        let r = Range { first, last: len.map(|l| first + l) };
+        prop_assert_eq!(Range::parse(&r.to_string()), Some(r));
+    }
+
+    #[test]
+    fn wildmat_agrees_with_the_reference(p in "[ab*?]{1,8}", n in "[ab]{0,10}") {
+        let w = Wildmat::parse(&p).unwrap();
+        let pc: Vec<char> = p.chars().collect();
+        let nc: Vec<char> = n.chars().collect();
+        prop_assert_eq!(w.matches(&n), reference(&pc, &nc));
+    }
+}
