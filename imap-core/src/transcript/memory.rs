@@ -134,49 +134,54 @@ impl MemoryStore {
 
     /// Delivers a message (as SMTP would); returns its UID.
     pub fn deliver(&self, user: &str, mailbox: &str, bytes: &[u8], flags: Flags) -> Option<u32> {
+        self.with_folder(user, mailbox, |f| {
+            f.add(bytes.to_vec(), flags, 1_700_000_000)
+        })
+    }
+
+    /// Runs `f` on a user's mailbox, if both exist.
+    fn with_folder<T>(
+        &self,
+        user: &str,
+        mailbox: &str,
+        f: impl FnOnce(&mut Folder) -> T,
+    ) -> Option<T> {
         let mut inner = self.lock();
-        let f = inner.users.get_mut(user)?.folders.get_mut(mailbox)?;
-        Some(f.add(bytes.to_vec(), flags, 1_700_000_000))
+        inner
+            .users
+            .get_mut(user)
+            .and_then(|u| u.folders.get_mut(mailbox))
+            .map(f)
     }
 
     /// Another session's STORE: message `uid` gets exactly `flags` and a new mod-sequence.
     pub fn set_flags(&self, user: &str, mailbox: &str, uid: u32, flags: Flags) -> bool {
-        let mut inner = self.lock();
-        let Some(f) = inner
-            .users
-            .get_mut(user)
-            .and_then(|u| u.folders.get_mut(mailbox))
-        else {
-            return false;
-        };
-        let Some(m) = f.messages.iter_mut().find(|m| m.info.uid == uid) else {
-            return false;
-        };
-        f.modseq += 1;
-        m.info.flags = flags;
-        m.info.modseq = f.modseq;
-        true
+        self.with_folder(user, mailbox, |f| {
+            let Some(m) = f.messages.iter_mut().find(|m| m.info.uid == uid) else {
+                return false;
+            };
+            f.modseq += 1;
+            m.info.flags = flags;
+            m.info.modseq = f.modseq;
+            true
+        })
+        .unwrap_or(false)
     }
 
     /// Another session's EXPUNGE of message `uid`.
     pub fn expunge(&self, user: &str, mailbox: &str, uid: u32) -> bool {
-        let mut inner = self.lock();
-        let Some(f) = inner
-            .users
-            .get_mut(user)
-            .and_then(|u| u.folders.get_mut(mailbox))
-        else {
-            return false;
-        };
-        let before = f.messages.len();
-        f.messages.retain(|m| m.info.uid != uid);
-        if f.messages.len() == before {
-            return false;
-        }
-        f.modseq += 1;
-        f.expunged.push((uid, f.modseq));
-        f.unclaimed.remove(&uid);
-        true
+        self.with_folder(user, mailbox, |f| {
+            let before = f.messages.len();
+            f.messages.retain(|m| m.info.uid != uid);
+            if f.messages.len() == before {
+                return false;
+            }
+            f.modseq += 1;
+            f.expunged.push((uid, f.modseq));
+            f.unclaimed.remove(&uid);
+            true
+        })
+        .unwrap_or(false)
     }
 
     /// The mailbox's messages as (uid, flags), for assertions.
@@ -198,20 +203,12 @@ impl MemoryStore {
     /// The changes after `since` in a mailbox. With `claim` (a read-write session), messages
     /// no session has seen yet become its `\Recent`, as the Maildir host does.
     pub fn changes(&self, user: &str, mailbox: &str, since: u64, claim: bool) -> Changes {
-        let mut inner = self.lock();
-        let Some(f) = inner
-            .users
-            .get_mut(user)
-            .and_then(|u| u.folders.get_mut(mailbox))
-        else {
-            return Changes::default();
-        };
-        let recent = if claim {
-            std::mem::take(&mut f.unclaimed).into_iter().collect()
-        } else {
-            Vec::new()
-        };
-        Changes {
+        self.with_folder(user, mailbox, |f| Changes {
+            recent: if claim {
+                std::mem::take(&mut f.unclaimed).into_iter().collect()
+            } else {
+                Vec::new()
+            },
             changed: f
                 .messages
                 .iter()
@@ -224,10 +221,10 @@ impl MemoryStore {
                 .filter(|(_, m)| *m > since)
                 .map(|(u, _)| *u)
                 .collect(),
-            recent,
             uid_next: f.uid_next,
             highest_modseq: f.modseq,
-        }
+        })
+        .unwrap_or_default()
     }
 }
 
