@@ -14,4 +14,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+mod group_name;
 pub mod syntax;
+
+pub use group_name::{PREFIX as NOTICE_GROUP_PREFIX, notice_group};

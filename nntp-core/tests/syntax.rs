@@ -45,3 +45,20 @@ proptest! {
         prop_assert_eq!(w.matches(&n), reference(&pc, &nc));
     }
 }
+
+proptest! {
+    #[test]
+    fn notice_groups_are_valid_names_and_one_per_address(
+        a in ("[a-zA-Z0-9.-]{1,12}", "\\PC{0,12}"),
+        b in ("[a-zA-Z0-9.-]{1,12}", "\\PC{0,12}"),
+    ) {
+        let (ga, gb) = (nntp_core::notice_group(&a.0, &a.1), nntp_core::notice_group(&b.0, &b.1));
+        // RFC 5536 3.1.4: dot-separated non-empty components of a-z, 0-9, +, -, _.
+        for g in [&ga, &gb] {
+            prop_assert!(g.split('.').all(|c| !c.is_empty()
+                && c.bytes().all(|x| x.is_ascii_lowercase() || x.is_ascii_digit() || b"+-_".contains(&x))), "{}", g);
+        }
+        let same = a.0.to_ascii_lowercase() == b.0.to_ascii_lowercase() && a.1 == b.1;
+        prop_assert_eq!(ga == gb, same);
+    }
+}
