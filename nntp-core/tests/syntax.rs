@@ -58,7 +58,7 @@ proptest! {
             prop_assert!(g.split('.').all(|c| !c.is_empty()
                 && c.bytes().all(|x| x.is_ascii_lowercase() || x.is_ascii_digit() || b"+-_".contains(&x))), "{}", g);
         }
-        let same = a.0.to_ascii_lowercase() == b.0.to_ascii_lowercase() && a.1 == b.1;
+        let same = a.0.eq_ignore_ascii_case(&b.0) && a.1 == b.1;
         prop_assert_eq!(ga == gb, same);
     }
 }
