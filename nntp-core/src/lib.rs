@@ -15,6 +15,8 @@
 #![forbid(unsafe_code)]
 
 mod group_name;
+mod overview;
 pub mod syntax;
 
 pub use group_name::{PREFIX as NOTICE_GROUP_PREFIX, notice_group};
+pub use overview::{MAX_OVERVIEW_LINE, OVERVIEW_FMT, Overview};

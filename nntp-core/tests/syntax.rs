@@ -62,3 +62,28 @@ proptest! {
         prop_assert_eq!(ga == gb, same);
     }
 }
+
+proptest! {
+    #[test]
+    fn overview_lines_have_eight_fields_and_fit_nntplib(
+        fields in prop::collection::vec("\\PC{0,40}", 5),
+        reps in prop::collection::vec(0usize..120, 5),
+        bytes in any::<u64>(),
+        lines in any::<u64>(),
+        number in any::<u64>(),
+    ) {
+        let f = |i: usize| fields[i].repeat(reps[i]);
+        let o = nntp_core::Overview {
+            subject: f(0), from: f(1), date: f(2), message_id: f(3), references: f(4), bytes, lines,
+        };
+        let line = o.line(number);
+        prop_assert!(line.len() <= nntp_core::MAX_OVERVIEW_LINE);
+        prop_assert!(!line.contains(['\r', '\n']));
+        let parts: Vec<&str> = line.split('\t').collect();
+        prop_assert_eq!(parts.len(), 8);
+        let (n, b, l) = (number.to_string(), bytes.to_string(), lines.to_string());
+        prop_assert_eq!(parts[0], n.as_str());
+        prop_assert_eq!(parts[6], b.as_str());
+        prop_assert_eq!(parts[7], l.as_str());
+    }
+}
