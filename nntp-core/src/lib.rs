@@ -1,7 +1,8 @@
 //! Sans-IO NNTP for buzon's new-mail notices (RFC 3977 with AUTHINFO, RFC 4643, and STARTTLS,
-//! RFC 4642): the pieces that read what a news reader sends. The server session that answers
-//! them, in the shape of `smtp-core` and `imap-core`, is being built on top (issue 12;
-//! `docs/architecture.md`).
+//! RFC 4642), in the shape of `smtp-core` and `imap-core`: a reader [`ServerSession`] (bytes
+//! and the time in; replies, [`Event`]s for the host and the next deadline out), the grammar
+//! it reads ([`syntax`]), the article views it gives ([`Article`], [`Overview`]) and replayable
+//! [`transcript`]s over an in-memory host.
 //!
 //! ```
 //! use nntp_core::syntax::{Command, ListKind, Wildmat};
@@ -14,9 +15,18 @@
 //! ```
 #![forbid(unsafe_code)]
 
+mod article;
+mod config;
+mod event;
 mod group_name;
 mod overview;
+mod server;
 pub mod syntax;
+pub mod transcript;
 
+pub use article::Article;
+pub use config::ServerConfig;
+pub use event::{Answer, Event, GroupInfo, GroupView, Request, Ticket};
 pub use group_name::{PREFIX as NOTICE_GROUP_PREFIX, notice_group};
 pub use overview::{MAX_OVERVIEW_LINE, OVERVIEW_FMT, Overview};
+pub use server::ServerSession;

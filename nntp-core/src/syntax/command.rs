@@ -104,13 +104,21 @@ pub enum Command {
     /// `LAST`.
     Last,
     /// `OVER [range|<id>]`, or XOVER (which knows only ranges).
-    Over(Option<Target>),
+    Over {
+        /// What to look at; the current article when absent.
+        target: Option<Target>,
+        /// Sent as XOVER (RFC 2980), whose readers expect `224` and no lines for an empty
+        /// range.
+        legacy: bool,
+    },
     /// `HDR field [range|<id>]`, or XHDR.
     Hdr {
         /// The header field (or `:bytes`, `:lines`).
         field: String,
         /// What to look at; the current article when absent.
         target: Option<Target>,
+        /// Sent as XHDR (RFC 2980 2.6), answered `221` instead of `225`.
+        legacy: bool,
     },
     /// `XPAT field range|<id> pattern...` (RFC 2980 section 2.9).
     XPat {
@@ -216,19 +224,30 @@ impl Command {
             "HEAD" => article_ref(args).map(Command::Head),
             "BODY" => article_ref(args).map(Command::Body),
             "STAT" => article_ref(args).map(Command::Stat),
-            "OVER" | "XOVER" => match args {
-                [] => Ok(Command::Over(None)),
-                [t] => Ok(Command::Over(Some(target(t, verb == "OVER")?))),
-                _ => Err(CommandError::Syntax("OVER [range|message-id]")),
-            },
+            "OVER" | "XOVER" => {
+                let legacy = verb == "XOVER";
+                match args {
+                    [] => Ok(Command::Over {
+                        target: None,
+                        legacy,
+                    }),
+                    [t] => Ok(Command::Over {
+                        target: Some(target(t, !legacy)?),
+                        legacy,
+                    }),
+                    _ => Err(CommandError::Syntax("OVER [range|message-id]")),
+                }
+            }
             "HDR" | "XHDR" => match args {
                 [f] => Ok(Command::Hdr {
                     field: field_name(f)?,
                     target: None,
+                    legacy: verb == "XHDR",
                 }),
                 [f, t] => Ok(Command::Hdr {
                     field: field_name(f)?,
                     target: Some(target(t, true)?),
+                    legacy: verb == "XHDR",
                 }),
                 _ => Err(CommandError::Syntax("HDR field [range|message-id]")),
             },
@@ -411,7 +430,16 @@ mod tests {
     fn keywords_are_case_insensitive_and_blanks_may_repeat() {
         assert_eq!(Command::parse("mode reader"), Ok(Command::ModeReader));
         assert_eq!(Command::parse("Mode\tReader"), Ok(Command::ModeReader));
-        assert_eq!(Command::parse("xover 1-5"), Command::parse("OVER 1-5"));
+        assert_eq!(
+            Command::parse("xover 1-5"),
+            Ok(Command::Over {
+                target: Some(Target::Range(Range {
+                    first: 1,
+                    last: Some(5)
+                })),
+                legacy: true
+            })
+        );
         assert_eq!(
             Command::parse("list  active  buzon.*"),
             Ok(Command::List(ListKind::Active(Some(
@@ -477,7 +505,10 @@ mod tests {
         ));
         assert_eq!(
             Command::parse("OVER <a@b>"),
-            Ok(Command::Over(Some(Target::MessageId("<a@b>".into()))))
+            Ok(Command::Over {
+                target: Some(Target::MessageId("<a@b>".into())),
+                legacy: false
+            })
         );
         assert!(!is_message_id("<>"));
         assert!(!is_message_id(&format!("<{}>", "a".repeat(249))));
@@ -492,7 +523,8 @@ mod tests {
                 target: Some(Target::Range(Range {
                     first: 1,
                     last: None
-                }))
+                })),
+                legacy: true
             })
         );
         assert!(Command::parse("HDR :bytes 3").is_ok());

@@ -100,6 +100,46 @@ impl NewsDate {
     }
 }
 
+/// What DATE answers for a moment (RFC 3977 section 7.1): `yyyymmddhhmmss`, UTC.
+///
+/// ```
+/// assert_eq!(nntp_core::syntax::date_digits(1_796_169_599), "20261201235959");
+/// ```
+pub fn date_digits(unix: i64) -> String {
+    let (y, m, d) = civil_from_days(unix.div_euclid(86_400));
+    let s = unix.rem_euclid(86_400);
+    format!(
+        "{y:04}{m:02}{d:02}{:02}{:02}{:02}",
+        s / 3600,
+        s / 60 % 60,
+        s % 60
+    )
+}
+
+/// The UTC year of a moment: what places NEWGROUPS' two-digit years.
+///
+/// ```
+/// assert_eq!(nntp_core::syntax::year_of(1_796_169_599), 2026);
+/// ```
+pub fn year_of(unix: i64) -> i64 {
+    civil_from_days(unix.div_euclid(86_400)).0
+}
+
+/// The proleptic Gregorian date of a day counted from 1970-01-01 (the inverse of
+/// [`days_from_civil`]).
+fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
 fn is_leap(y: i64) -> bool {
     (y % 4 == 0 && y % 100 != 0) || y % 400 == 0
 }
@@ -148,6 +188,16 @@ mod tests {
             NewsDate::parse("000229", "000000").is_some(),
             "the century is not known yet"
         );
+    }
+
+    #[test]
+    fn civil_dates_round_trip() {
+        for days in [-800_000, -1, 0, 59, 365 * 30 + 7, 20_789, 2_000_000] {
+            let (y, m, d) = civil_from_days(days);
+            assert_eq!(days_from_civil(y, m, d), days);
+        }
+        assert_eq!(date_digits(0), "19700101000000");
+        assert_eq!(date_digits(951_825_600), "20000229120000");
     }
 
     #[test]
