@@ -334,6 +334,30 @@ impl MailStore {
         }
     }
 
+    /// Every mailbox that has a directory under the root, in no set order: what a
+    /// notifier starting up catches up on.
+    pub fn mailboxes(&self) -> Result<Vec<Mailbox>, StoreError> {
+        let inner = &*self.inner;
+        let mut out = Vec::new();
+        for domain in inner.subdirs(&inner.root)? {
+            let Some(d) = domain.file_name().and_then(|n| n.to_str()) else {
+                continue;
+            };
+            for mailbox in inner.subdirs(&domain)? {
+                let Some(l) = mailbox.file_name().and_then(|n| n.to_str()) else {
+                    continue;
+                };
+                // A Maildir has cur/; the root's other folders (tls/) are not mailboxes.
+                if let Ok(m) = Mailbox::new(d, l)
+                    && mailbox.join("cur").is_dir()
+                {
+                    out.push(m);
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// Removes files in `tmp/` modified before `cutoff`, or all when `None`.
     fn clean_tmp_before(&self, cutoff: Option<SystemTime>) -> Result<usize, StoreError> {
         let inner = &*self.inner;

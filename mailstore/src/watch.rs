@@ -33,6 +33,8 @@ type Callback = Box<dyn Fn(&NewMail) -> bool + Send + Sync>;
 pub(crate) struct Watchers {
     next_id: AtomicU64,
     by_mailbox: Mutex<BTreeMap<Mailbox, Vec<(u64, Callback)>>>,
+    /// Watchers of every mailbox (the NNTP notifier).
+    everywhere: Mutex<Vec<(u64, Callback)>>,
 }
 
 impl Watchers {
@@ -40,6 +42,22 @@ impl Watchers {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         self.lock().entry(mailbox).or_default().push((id, callback));
         id
+    }
+
+    fn add_everywhere(&self, callback: Callback) -> u64 {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        self.lock_everywhere().push((id, callback));
+        id
+    }
+
+    fn remove_everywhere(&self, id: u64) {
+        self.lock_everywhere().retain(|(i, _)| *i != id);
+    }
+
+    fn lock_everywhere(&self) -> std::sync::MutexGuard<'_, Vec<(u64, Callback)>> {
+        self.everywhere
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     fn remove(&self, mailbox: &Mailbox, id: u64) {
@@ -54,13 +72,17 @@ impl Watchers {
 
     /// Tells the watchers of `news.mailbox`; forgets those that say they are gone.
     pub(crate) fn notify(&self, news: &NewMail) {
-        let mut map = self.lock();
-        if let Some(list) = map.get_mut(&news.mailbox) {
-            list.retain(|(_, callback)| callback(news));
-            if list.is_empty() {
-                map.remove(&news.mailbox);
+        {
+            let mut map = self.lock();
+            if let Some(list) = map.get_mut(&news.mailbox) {
+                list.retain(|(_, callback)| callback(news));
+                if list.is_empty() {
+                    map.remove(&news.mailbox);
+                }
             }
         }
+        self.lock_everywhere()
+            .retain(|(_, callback)| callback(news));
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<Mailbox, Vec<(u64, Callback)>>> {
@@ -83,14 +105,18 @@ impl std::fmt::Debug for Watchers {
 #[must_use = "dropping the Watch stops the watching at once"]
 pub struct Watch {
     store: Weak<Inner>,
-    mailbox: Mailbox,
+    /// The mailbox watched, or `None` for every mailbox.
+    mailbox: Option<Mailbox>,
     id: u64,
 }
 
 impl Drop for Watch {
     fn drop(&mut self) {
         if let Some(store) = self.store.upgrade() {
-            store.watchers.remove(&self.mailbox, self.id);
+            match &self.mailbox {
+                Some(m) => store.watchers.remove(m, self.id),
+                None => store.watchers.remove_everywhere(self.id),
+            }
         }
     }
 }
@@ -138,7 +164,37 @@ impl MailStore {
         let id = self.inner.watchers.add(mailbox.clone(), Box::new(notify));
         Watch {
             store: Arc::downgrade(&self.inner),
-            mailbox: mailbox.clone(),
+            mailbox: Some(mailbox.clone()),
+            id,
+        }
+    }
+
+    /// As [`watch`](Self::watch), for every mailbox at once: what the NNTP notifier uses.
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use mailstore::{MailStore, Mailbox};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let store = MailStore::open(dir.path())?;
+    /// let seen = Arc::new(Mutex::new(Vec::new()));
+    /// let log = Arc::clone(&seen);
+    /// let _watch = store.watch_all(move |news| {
+    ///     log.lock().unwrap().push(news.mailbox.to_string());
+    ///     true
+    /// });
+    /// let (alice, bob) = (Mailbox::new("example.com", "alice")?, Mailbox::new("example.com", "bob")?);
+    /// let mut d = store.begin(&[alice, bob])?;
+    /// d.write_all(b"Subject: hi\r\n\r\nhello\r\n")?;
+    /// d.commit()?;
+    /// assert_eq!(*seen.lock().unwrap(), ["alice@example.com", "bob@example.com"]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn watch_all(&self, notify: impl Fn(&NewMail) -> bool + Send + Sync + 'static) -> Watch {
+        let id = self.inner.watchers.add_everywhere(Box::new(notify));
+        Watch {
+            store: Arc::downgrade(&self.inner),
+            mailbox: None,
             id,
         }
     }

@@ -42,6 +42,29 @@ struct Entry {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 struct Stamp(u64, u64, i64, i64);
 
+/// How recent a change must be for its stamp not to be trusted. A directory's mtime moves in
+/// steps of the kernel's coarse clock (a few milliseconds), so a file added in the same step
+/// as the last change leaves the stamp as it was; and a file added between our listing and
+/// our stat would be counted as seen. A stamp this close to now is taken as "unknown", so the
+/// next look lists again (git's "racy timestamp" rule).
+const RACY: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// `stamps` with those of files changed within [`RACY`] of `now` replaced by the unknown
+/// stamp.
+fn distrust_recent(mut stamps: [Stamp; 5], now: SystemTime) -> [Stamp; 5] {
+    let cutoff = now
+        .checked_sub(RACY)
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos() as i128);
+    for s in &mut stamps {
+        let at = i128::from(s.2) * 1_000_000_000 + i128::from(s.3);
+        if *s != Stamp::default() && at >= cutoff {
+            *s = Stamp::default();
+        }
+    }
+    stamps
+}
+
 fn stamp(path: &Path) -> Stamp {
     fs::metadata(path)
         .map(|m| Stamp(m.ino(), m.len(), m.mtime(), m.mtime_nsec()))
@@ -731,7 +754,7 @@ impl Folder {
             idx.pending.clear();
             idx.new_uids.clear();
         } else {
-            idx.stamps = self.current_stamps();
+            idx.stamps = distrust_recent(self.current_stamps(), SystemTime::now());
             idx.loaded = true;
         }
         drop(lock);

@@ -116,6 +116,30 @@ pub fn date_digits(unix: i64) -> String {
     )
 }
 
+/// A moment as an article's `Date` field writes it (RFC 5322 section 3.3), in UTC.
+///
+/// ```
+/// assert_eq!(nntp_core::syntax::article_date(1_796_169_599), "Tue, 01 Dec 2026 23:59:59 +0000");
+/// ```
+pub fn article_date(unix: i64) -> String {
+    const DAYS: [&str; 7] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let days = unix.div_euclid(86_400);
+    let (y, m, d) = civil_from_days(days);
+    let s = unix.rem_euclid(86_400);
+    // 1970-01-01 was a Thursday.
+    let weekday = DAYS[(days + 4).rem_euclid(7) as usize];
+    let month = MONTHS[(m - 1) as usize];
+    format!(
+        "{weekday}, {d:02} {month} {y:04} {:02}:{:02}:{:02} +0000",
+        s / 3600,
+        s / 60 % 60,
+        s % 60
+    )
+}
+
 /// The UTC year of a moment: what places NEWGROUPS' two-digit years.
 ///
 /// ```

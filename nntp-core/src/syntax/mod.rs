@@ -10,6 +10,6 @@ pub use command::{
     ArticleRef, Command, CommandError, HeadersFor, ListKind, MAX_COMMAND_LINE, Password, Target,
     is_message_id,
 };
-pub use date::{NewsDate, Year, date_digits, year_of};
+pub use date::{NewsDate, Year, article_date, date_digits, year_of};
 pub use range::Range;
 pub use wildmat::Wildmat;
