@@ -108,7 +108,7 @@ run_one() { # scenario runtime buzon|base
       if [ "$rt" = mio ]; then args+=(--max-kib 16); fi
       ;;
   esac
-  if ! BUZON_LOG=${BUZON_LOG:-warn} start_listener "$log" "$exe" serve --runtime "$rt" --imap off --imaps off \
+  if ! BUZON_LOG=${BUZON_LOG:-warn} start_listener "$log" "$exe" serve --runtime "$rt" --imap off --imaps off --nntp off --nntps off \
     -s "$storage" -p @PORT@ --hostname abuse.test "${extra[@]}"; then
     echo "== $sc / $rt / $which: server did not start" >&2
     cat "$log" >&2

@@ -370,7 +370,7 @@ crash_rounds() {
   echo "== $rt: $rounds server crash rounds, $senders senders each, storage $storage"
   local r i n left delay out rc mode
   for r in $(seq 1 "$rounds"); do
-    if ! start_listener "$dir/serve-$r.log" "$buzon" serve --runtime "$rt" --imap off --imaps off -d localhost \
+    if ! start_listener "$dir/serve-$r.log" "$buzon" serve --runtime "$rt" --imap off --imaps off --nntp off --nntps off -d localhost \
       -s "$storage" -p @PORT@ --bind 127.0.0.1 --hostname crash.test; then
       fail "$rt round $r: server does not start"
       sed 's/^/    | /' "$dir/serve-$r.log" | tail -n 10
@@ -398,7 +398,7 @@ crash_rounds() {
     # Deliveries the kill cut short (mid-DATA or before the link into new/).
     left=$(find "$storage" -mindepth 4 -maxdepth 4 -type f -path "$storage/*/*/tmp/*" | wc -l)
     # Restart: start-up removes tmp/ leftovers; then a graceful stop.
-    if ! start_listener "$dir/restart-$r.log" "$buzon" serve --runtime "$rt" --imap off --imaps off -d localhost \
+    if ! start_listener "$dir/restart-$r.log" "$buzon" serve --runtime "$rt" --imap off --imaps off --nntp off --nntps off -d localhost \
       -s "$storage" -p @PORT@ --bind 127.0.0.1 --hostname crash.test; then
       fail "$rt round $r: server does not restart after SIGKILL"
       sed 's/^/    | /' "$dir/restart-$r.log" | tail -n 10
@@ -433,7 +433,7 @@ merge_part() {
   printf 'From: <merge@crash.test>\nSubject: row {{ row }}\nX-Row: {{ row }}\n\nHello row {{ row }}.\n' \
     >"$dir/message.tmpl"
   echo "== $rt: mail merge, $rows rows at 25/s, $kills SIGKILLs of buzon send"
-  if ! start_listener "$dir/serve.log" "$buzon" serve --runtime "$rt" --imap off --imaps off -d localhost \
+  if ! start_listener "$dir/serve.log" "$buzon" serve --runtime "$rt" --imap off --imaps off --nntp off --nntps off -d localhost \
     -s "$storage" -p @PORT@ --bind 127.0.0.1 --hostname crash.test; then
     fail "$rt mail merge: server does not start"
     return

@@ -75,7 +75,7 @@ start() {
   case $name in
     buzon-*)
       start_listener "$work/$name.log" "$buzon" serve --runtime "${name#buzon-}" -d localhost \
-        -s "$work/$name" -p "$(free_port)" --no-submission --imap @PORT@ --imaps off \
+        -s "$work/$name" -p "$(free_port)" --no-submission --imap @PORT@ --imaps off --nntp off --nntps off \
         --allow-plaintext-auth-on-loopback
       addr=127.0.0.1:$port
       pids=$server_pid

@@ -97,7 +97,7 @@ bench_buzon() {
   local storage=$dir/mail ok=1 rate=0 hwm=0
   mkdir -p "$dir"
   if ! BUZON_LOG=${BUZON_LOG:-info} start_listener "$dir/server.log" \
-    "$buzon" serve --runtime "$rt" --imap off --imaps off -d localhost -s "$storage" -p @PORT@ --bind 127.0.0.1 \
+    "$buzon" serve --runtime "$rt" --imap off --imaps off --nntp off --nntps off -d localhost -s "$storage" -p @PORT@ --bind 127.0.0.1 \
     --hostname bench.test "$@"; then
     echo "$name did not start:" >&2
     tail -n 5 "$dir/server.log" >&2

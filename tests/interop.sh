@@ -100,8 +100,8 @@ build_buzon() {
 source "$root/bench/lib.sh"
 
 # start_server RUNTIME STORAGE LOG [extra flags...]: sets $port (SMTP), $sub_port and $subs_port
-# (submission with STARTTLS and implicit TLS), $imap_port and $imaps_port, and $server_pid; 0
-# when ready.
+# (submission with STARTTLS and implicit TLS), $imap_port and $imaps_port, $nntp_port and
+# $nntps_port, and $server_pid; 0 when ready.
 start_server() {
   local rt=$1 storage=$2 logf=$3
   shift 3
@@ -111,9 +111,12 @@ start_server() {
     subs_port=$(free_port)
     imap_port=$(free_port)
     imaps_port=$(free_port)
+    nntp_port=$(free_port)
+    nntps_port=$(free_port)
     NO_COLOR=1 "$buzon" serve --runtime "$rt" -d localhost -s "$storage" -p "$port" --bind 127.0.0.1 \
       --hostname interop.test --submission-port "$sub_port" --submissions-port "$subs_port" \
-      --imap "$imap_port" --imaps "$imaps_port" "$@" >"$logf" 2>&1 &
+      --imap "$imap_port" --imaps "$imaps_port" --nntp "$nntp_port" --nntps "$nntps_port" \
+      "$@" >"$logf" 2>&1 &
     server_pid=$!
     local i
     for i in $(seq 1 100); do

@@ -472,7 +472,7 @@ impl ImapHandler {
 }
 
 /// The mailbox tree of a login (`alice@example.com`).
-fn user_mailbox(login: &str) -> Option<Mailbox> {
+pub(crate) fn user_mailbox(login: &str) -> Option<Mailbox> {
     let (local, domain) = login.rsplit_once('@')?;
     Mailbox::new(&domain.to_ascii_lowercase(), local).ok()
 }

@@ -9,6 +9,7 @@ mod certs;
 mod host;
 mod imap_host;
 mod logins;
+mod nntp_host;
 mod record;
 mod replay;
 mod send;

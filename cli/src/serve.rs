@@ -12,6 +12,7 @@ use crate::certs::Certs;
 use crate::host::{ConnectionLimits, SmtpService};
 use crate::imap_host::ImapService;
 use crate::logins::Logins;
+use crate::nntp_host::NntpService;
 use crate::settings::{Runtime, ServeArgs, Settings};
 
 /// What a listener is for.
@@ -73,6 +74,13 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     }
     if let Some(port) = settings.imaps {
         imap_sockets.push((bind(at(port))?, true));
+    }
+    let mut nntp_sockets = Vec::new();
+    if let Some(port) = settings.nntp {
+        nntp_sockets.push((bind(at(port))?, false));
+    }
+    if let Some(port) = settings.nntps {
+        nntp_sockets.push((bind(at(port))?, true));
     }
     // Logged only now, so that a failed start prints nothing but its error.
     certs.log(settings.tls.is_none());
@@ -138,6 +146,47 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         })
     };
     let (imap, imaps) = (imap_for(false), imap_for(true));
+    // Notices are kept whether or not NNTP is served (the feed and a later start read them).
+    let notices = {
+        let mut options = notices::NoticeOptions::new(settings.hostname.clone());
+        let url_host = if settings.bind.is_unspecified() {
+            settings.hostname.clone()
+        } else {
+            settings.bind.to_string()
+        };
+        options.imap = settings.imap.map(|p| (url_host, p));
+        options.keep = settings.notice_keep;
+        options.max_age = settings.notice_age;
+        options.fsync = settings.fsync;
+        notices::Notices::new(store.clone(), options)
+    };
+    // The notifier runs only when someone can read the notices.
+    let _watching = if settings.nntp.is_some() || settings.nntps.is_some() {
+        Some(
+            notices
+                .watch()
+                .context("cannot start the new-mail notifier")?,
+        )
+    } else {
+        None
+    };
+    let nntp_for = |implicit_tls: bool| {
+        let mut config = nntp_core::ServerConfig::new(settings.hostname.clone());
+        config.starttls = !implicit_tls;
+        let loopback_config = settings.plaintext_auth_on_loopback.then(|| {
+            let mut c = config.clone();
+            c.plaintext_auth = true;
+            Arc::new(c)
+        });
+        Arc::new(NntpService {
+            config: Arc::new(config),
+            loopback_config,
+            implicit_tls,
+            logins: logins.clone(),
+            notices: notices.clone(),
+        })
+    };
+    let (nntp, nntps) = (nntp_for(false), nntp_for(true));
     for (socket, role, mode) in &sockets {
         let tls = if mode.is_implicit() {
             "implicit TLS"
@@ -158,6 +207,31 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         };
         tracing::info!(addr = %socket.local_addr()?, tls, "IMAP ready");
     }
+    for (socket, implicit) in &nntp_sockets {
+        let tls = if *implicit {
+            "implicit TLS"
+        } else {
+            "STARTTLS"
+        };
+        tracing::info!(addr = %socket.local_addr()?, tls, "NNTP (new-mail notices) ready");
+    }
+    let nntp_listeners: Vec<_> = nntp_sockets
+        .into_iter()
+        .map(|(socket, implicit)| {
+            let (service, mode) = if implicit {
+                (
+                    Arc::clone(&nntps),
+                    conn_driver::TlsMode::Implicit(tls.clone()),
+                )
+            } else {
+                (
+                    Arc::clone(&nntp),
+                    conn_driver::TlsMode::StartTls(tls.clone()),
+                )
+            };
+            (socket, service, Some(mode))
+        })
+        .collect();
     let imap_listeners: Vec<_> = imap_sockets
         .into_iter()
         .map(|(socket, implicit)| {
@@ -218,6 +292,9 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
                 .chain(imap_listeners.into_iter().map(|(socket, service, tls)| {
                     adapter_smol::Listener::new(socket, service, tls)
                 }))
+                .chain(nntp_listeners.into_iter().map(|(socket, service, tls)| {
+                    adapter_smol::Listener::new(socket, service, tls)
+                }))
                 .collect();
             adapter_smol::run_listeners(listeners, shutdown, opts).context("smol runtime")?;
         }
@@ -250,7 +327,21 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
                     })
                     .collect();
                 servers.add(
-                    adapter_mio::Server::with_listeners(imap_listeners, opts)
+                    adapter_mio::Server::with_listeners(imap_listeners, opts.clone())
+                        .context("mio runtime")?,
+                );
+            }
+            if !nntp_listeners.is_empty() {
+                let nntp_listeners = nntp_listeners
+                    .into_iter()
+                    .map(|(socket, service, tls)| adapter_mio::Listener {
+                        socket,
+                        service,
+                        tls,
+                    })
+                    .collect();
+                servers.add(
+                    adapter_mio::Server::with_listeners(nntp_listeners, opts)
                         .context("mio runtime")?,
                 );
             }

@@ -110,6 +110,20 @@ pub(crate) struct ServeArgs {
     /// Port of the IMAP listener over implicit TLS (RFC 8314), or `off` [default: 9930].
     #[arg(long, value_name = "PORT|off")]
     pub imaps: Option<PortOrOff>,
+    /// Port of the NNTP listener for new-mail notices (STARTTLS offered), or `off`
+    /// [default: 1119].
+    #[arg(long, value_name = "PORT|off")]
+    pub nntp: Option<PortOrOff>,
+    /// Port of the NNTP listener over implicit TLS (NNTPS, RFC 8143), or `off`
+    /// [default: 5630].
+    #[arg(long, value_name = "PORT|off")]
+    pub nntps: Option<PortOrOff>,
+    /// Notices kept per mailbox's group; older ones expire [default: 1000].
+    #[arg(long, value_name = "N")]
+    pub notice_keep: Option<usize>,
+    /// Days a notice is kept [default: 30].
+    #[arg(long, value_name = "DAYS")]
+    pub notice_days: Option<u64>,
 }
 
 /// A listener's port, or `off` for none.
@@ -194,6 +208,10 @@ struct FileSettings {
     no_submission: Option<bool>,
     imap: Option<PortOrOff>,
     imaps: Option<PortOrOff>,
+    nntp: Option<PortOrOff>,
+    nntps: Option<PortOrOff>,
+    notice_keep: Option<usize>,
+    notice_days: Option<u64>,
 }
 
 /// Resolved settings for one server run.
@@ -225,6 +243,14 @@ pub(crate) struct Settings {
     pub imap: Option<u16>,
     /// The IMAP port over implicit TLS, unless off.
     pub imaps: Option<u16>,
+    /// The NNTP port (STARTTLS), unless off.
+    pub nntp: Option<u16>,
+    /// The NNTP port over implicit TLS, unless off.
+    pub nntps: Option<u16>,
+    /// Notices kept per group.
+    pub notice_keep: usize,
+    /// How long a notice is kept.
+    pub notice_age: std::time::Duration,
 }
 
 impl Settings {
@@ -332,6 +358,18 @@ impl Settings {
             .or(file.imaps)
             .unwrap_or(PortOrOff::Port(9930))
             .port();
+        let nntp = args
+            .nntp
+            .or(file.nntp)
+            .unwrap_or(PortOrOff::Port(1119))
+            .port();
+        let nntps = args
+            .nntps
+            .or(file.nntps)
+            .unwrap_or(PortOrOff::Port(5630))
+            .port();
+        let notice_keep = args.notice_keep.or(file.notice_keep).unwrap_or(1000).max(1);
+        let notice_days = args.notice_days.or(file.notice_days).unwrap_or(30).max(1);
         Ok(Settings {
             domains,
             storage,
@@ -339,6 +377,10 @@ impl Settings {
             submission,
             imap,
             imaps,
+            nntp,
+            nntps,
+            notice_keep,
+            notice_age: std::time::Duration::from_secs(notice_days.saturating_mul(86_400)),
             plaintext_auth_on_loopback: args.allow_plaintext_auth_on_loopback
                 || file.allow_plaintext_auth_on_loopback.unwrap_or(false),
             port: args.port.or(file.port).unwrap_or(2525),

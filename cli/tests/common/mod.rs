@@ -17,6 +17,9 @@ pub struct Server {
     /// The IMAP ports: STARTTLS, implicit TLS.
     pub imap: u16,
     pub imaps: u16,
+    /// The NNTP ports: STARTTLS, implicit TLS.
+    pub nntp: u16,
+    pub nntps: u16,
     pub storage: PathBuf,
     _dir: tempfile::TempDir,
 }
@@ -38,6 +41,7 @@ impl Server {
             let port = free_port();
             let (submission, submissions) = (free_port(), free_port());
             let (imap, imaps) = (free_port(), free_port());
+            let (nntp, nntps) = (free_port(), free_port());
             // Logs go to a file: a pipe nobody reads fills up and blocks the server.
             let log = std::fs::File::create(&log_path).unwrap();
             let mut child = Command::new(env!("CARGO_BIN_EXE_buzon"))
@@ -56,6 +60,7 @@ impl Server {
                 .args(["--submission-port", &submission.to_string()])
                 .args(["--submissions-port", &submissions.to_string()])
                 .args(["--imap", &imap.to_string(), "--imaps", &imaps.to_string()])
+                .args(["--nntp", &nntp.to_string(), "--nntps", &nntps.to_string()])
                 .args(extra)
                 .stdout(Stdio::null())
                 .stderr(Stdio::from(log))
@@ -71,6 +76,8 @@ impl Server {
                         submissions,
                         imap,
                         imaps,
+                        nntp,
+                        nntps,
                         storage,
                         _dir: dir,
                     };
