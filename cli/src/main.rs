@@ -6,6 +6,7 @@
 //! - `buzon user ...`: accounts (users file, passwords, aliases).
 
 mod certs;
+mod feed;
 mod host;
 mod imap_host;
 mod logins;

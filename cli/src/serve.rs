@@ -160,16 +160,28 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         options.fsync = settings.fsync;
         notices::Notices::new(store.clone(), options)
     };
-    // The notifier runs only when someone can read the notices.
-    let _watching = if settings.nntp.is_some() || settings.nntps.is_some() {
-        Some(
-            notices
-                .watch()
-                .context("cannot start the new-mail notifier")?,
-        )
-    } else {
-        None
+    // The feed's queue takes each notice before it is stored: set up before the notifier.
+    let _feed = match &settings.notify_nntp {
+        Some(target) => Some(crate::feed::start(
+            target.clone(),
+            &settings.storage.join(".buzon-feed"),
+            settings.fsync,
+            &notices,
+            settings.runtime,
+        )?),
+        None => None,
     };
+    // The notifier runs only when someone can read the notices.
+    let _watching =
+        if settings.nntp.is_some() || settings.nntps.is_some() || settings.notify_nntp.is_some() {
+            Some(
+                notices
+                    .watch()
+                    .context("cannot start the new-mail notifier")?,
+            )
+        } else {
+            None
+        };
     let nntp_for = |implicit_tls: bool| {
         let mut config = nntp_core::ServerConfig::new(settings.hostname.clone());
         config.starttls = !implicit_tls;

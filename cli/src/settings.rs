@@ -124,6 +124,11 @@ pub(crate) struct ServeArgs {
     /// Days a notice is kept [default: 30].
     #[arg(long, value_name = "DAYS")]
     pub notice_days: Option<u64>,
+    /// Also post every notice to this news server's group, from a queue that survives
+    /// restarts and outages: `nntp://[user@]host[:port]/group`. The password comes from
+    /// BUZON_NOTIFY_NNTP_PASSWORD or the config file's `notify-nntp-password`.
+    #[arg(long, value_name = "URL")]
+    pub notify_nntp: Option<String>,
 }
 
 /// A listener's port, or `off` for none.
@@ -212,6 +217,8 @@ struct FileSettings {
     nntps: Option<PortOrOff>,
     notice_keep: Option<usize>,
     notice_days: Option<u64>,
+    notify_nntp: Option<String>,
+    notify_nntp_password: Option<String>,
 }
 
 /// Resolved settings for one server run.
@@ -251,6 +258,8 @@ pub(crate) struct Settings {
     pub notice_keep: usize,
     /// How long a notice is kept.
     pub notice_age: std::time::Duration,
+    /// The external feed, if any.
+    pub notify_nntp: Option<crate::feed::FeedTarget>,
 }
 
 impl Settings {
@@ -368,6 +377,15 @@ impl Settings {
             .or(file.nntps)
             .unwrap_or(PortOrOff::Port(5630))
             .port();
+        let notify_nntp = match args.notify_nntp.or(file.notify_nntp) {
+            Some(url) => {
+                let password = std::env::var("BUZON_NOTIFY_NNTP_PASSWORD")
+                    .ok()
+                    .or(file.notify_nntp_password);
+                Some(crate::feed::FeedTarget::parse(&url, password)?)
+            }
+            None => None,
+        };
         let notice_keep = args.notice_keep.or(file.notice_keep).unwrap_or(1000).max(1);
         let notice_days = args.notice_days.or(file.notice_days).unwrap_or(30).max(1);
         Ok(Settings {
@@ -381,6 +399,7 @@ impl Settings {
             nntps,
             notice_keep,
             notice_age: std::time::Duration::from_secs(notice_days.saturating_mul(86_400)),
+            notify_nntp,
             plaintext_auth_on_loopback: args.allow_plaintext_auth_on_loopback
                 || file.allow_plaintext_auth_on_loopback.unwrap_or(false),
             port: args.port.or(file.port).unwrap_or(2525),

@@ -16,6 +16,7 @@
 #![forbid(unsafe_code)]
 
 mod article;
+pub mod client;
 mod config;
 mod event;
 mod group_name;

@@ -129,20 +129,20 @@ impl Book {
         self.next - 1
     }
 
-    /// Stores a notice with the next number; `render` writes its text for that number.
+    /// Stores `text` as notice number [`next`](Self::next), the one it was written for.
     pub(crate) fn add(
         &mut self,
         uid_validity: u32,
         uid: u32,
         made: i64,
-        render: impl FnOnce(u64) -> Vec<u8>,
+        text: &[u8],
     ) -> io::Result<u64> {
         let number = self.next;
         let articles = self.dir.join("articles");
         fs::create_dir_all(&articles)?;
         let tmp = articles.join(format!(".tmp.{number}"));
         let mut f = fs::File::create(&tmp)?;
-        f.write_all(&render(number))?;
+        f.write_all(text)?;
         if self.fsync {
             f.sync_data()?;
         }
@@ -269,8 +269,8 @@ mod tests {
         let mut b = Book::open(path.clone(), true, 100).unwrap();
         b.uid_validity = 7;
         b.save().unwrap();
-        b.add(7, 3, 100, |n| format!("n{n}").into_bytes()).unwrap();
-        b.add(7, 5, 100, |n| format!("n{n}").into_bytes()).unwrap();
+        b.add(7, 3, 100, b"n1").unwrap();
+        b.add(7, 5, 100, b"n2").unwrap();
         // A crash before `state` was written again: the files still count.
         drop(b);
         let mut b = Book::open(path.clone(), true, 200).unwrap();

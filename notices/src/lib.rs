@@ -33,6 +33,7 @@
 
 mod book;
 mod encode;
+mod feed_queue;
 mod render;
 
 use std::collections::HashMap;
@@ -45,6 +46,7 @@ use nntp_core::{Article, GroupInfo, GroupView};
 
 use book::{Book, unix};
 pub use encode::{clean_text, encode_words};
+pub use feed_queue::{FeedQueue, Queued};
 pub use render::{MailFacts, Origin, Placement, READ_AT_MOST, message_id, notice_article};
 
 /// How notices are made and kept.
@@ -114,7 +116,7 @@ pub struct Reconciled {
     pub removed: usize,
 }
 
-type Listener = Box<dyn Fn(&Posted) + Send + Sync>;
+type Listener = Box<dyn Fn(&Posted) -> io::Result<()> + Send + Sync>;
 
 /// Every mailbox's notices.
 pub struct Notices {
@@ -158,9 +160,12 @@ impl Notices {
         &self.options
     }
 
-    /// Calls `f` for every notice made from now on, right after it is durable (from the
-    /// thread that made it: be quick).
-    pub fn on_posted(&self, f: impl Fn(&Posted) + Send + Sync + 'static) {
+    /// Calls `f` for every notice made from now on, before it is stored (from the thread that
+    /// makes it). An error from `f` stops the reconcile before the notice is stored, so it is
+    /// tried again later: what `f` keeps durably (the external feed's queue) never misses a
+    /// notice. After a crash between the two, the same notice (same number and message-id) is
+    /// offered again, so `f` must take a repeat as the same notice.
+    pub fn on_made(&self, f: impl Fn(&Posted) -> io::Result<()> + Send + Sync + 'static) {
         self.listeners
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -234,7 +239,6 @@ impl Notices {
         let skip = fresh.len().saturating_sub(self.options.keep);
         let group = group_of(mailbox);
         let user = mailbox.to_string();
-        let mut posted = Vec::new();
         for m in &fresh[skip..] {
             let head = match read_head(&folder, m.uid) {
                 Ok(h) => h,
@@ -251,24 +255,33 @@ impl Notices {
                 size: m.size,
                 imap: self.options.imap.as_ref().map(|(h, p)| (h.as_str(), *p)),
             };
-            let mut text = Vec::new();
-            let number = book
-                .add(changes.uid_validity, m.uid, now, |number| {
-                    text = notice_article(
-                        &facts,
-                        &origin,
-                        &Placement {
-                            group: &group,
-                            number,
-                            hostname: &self.options.hostname,
-                            arrived: now,
-                        },
-                    );
-                    text.clone()
-                })
+            let number = book.next;
+            let text = notice_article(
+                &facts,
+                &origin,
+                &Placement {
+                    group: &group,
+                    number,
+                    hostname: &self.options.hostname,
+                    arrived: now,
+                },
+            );
+            let made = Posted {
+                mailbox: mailbox.clone(),
+                group: group.clone(),
+                article: Arc::new(Article::new(number, text)),
+            };
+            for l in self
+                .listeners
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .iter()
+            {
+                l(&made).map_err(|e| io_error(mailbox, e))?;
+            }
+            book.add(changes.uid_validity, m.uid, now, made.article.text())
                 .map_err(|e| io_error(mailbox, e))?;
             done.added.push(number);
-            posted.push(Arc::new(Article::new(number, text)));
         }
         if let Some(last) = fresh.last() {
             book.last_uid = book.last_uid.max(last.uid);
@@ -279,23 +292,6 @@ impl Notices {
         book.modseq = changes.highest_modseq;
         if !done.added.is_empty() || done.removed > 0 || !book.exists() || since != book.modseq {
             book.save().map_err(|e| io_error(mailbox, e))?;
-        }
-        drop(book);
-        if !posted.is_empty() {
-            let listeners = self
-                .listeners
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            for article in posted {
-                let p = Posted {
-                    mailbox: mailbox.clone(),
-                    group: group.clone(),
-                    article,
-                };
-                for l in listeners.iter() {
-                    l(&p);
-                }
-            }
         }
         Ok(done)
     }

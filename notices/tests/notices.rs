@@ -172,7 +172,10 @@ fn the_watch_makes_notices_as_mail_arrives() {
     let n = Notices::new(store.clone(), options());
     let posted = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let log = posted.clone();
-    n.on_posted(move |p| log.lock().unwrap().push(p.article.number));
+    n.on_made(move |p| {
+        log.lock().unwrap().push(p.article.number);
+        Ok(())
+    });
     let _watching = n.watch().unwrap();
     deliver(&store, &alice, "after");
     let deadline = Instant::now() + Duration::from_secs(10);

@@ -33,6 +33,16 @@ impl Server {
     /// Like [`start`](Server::start), in `dir` (its `mail/` may be prepared already, with
     /// [`user_add`], say).
     pub fn start_in(dir: tempfile::TempDir, runtime: &str, extra: &[&str]) -> Server {
+        Server::start_in_env(dir, runtime, extra, &[])
+    }
+
+    /// Like [`start_in`](Server::start_in), with variables set in the server's environment.
+    pub fn start_in_env(
+        dir: tempfile::TempDir,
+        runtime: &str,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Server {
         let storage = dir.path().join("mail");
         let log_path = dir.path().join("server.log");
         // Free ports are found by binding and letting go, so a test running beside this one
@@ -62,6 +72,7 @@ impl Server {
                 .args(["--imap", &imap.to_string(), "--imaps", &imaps.to_string()])
                 .args(["--nntp", &nntp.to_string(), "--nntps", &nntps.to_string()])
                 .args(extra)
+                .envs(env.iter().copied())
                 .stdout(Stdio::null())
                 .stderr(Stdio::from(log))
                 .spawn()
@@ -95,6 +106,14 @@ impl Server {
             assert!(log.contains("in use"), "server exited at start:\n{log}");
         }
         panic!("no free ports after 5 tries");
+    }
+
+    /// Sends SIGKILL and gives back the folder, to start again over the same storage.
+    pub fn kill_keep_dir(mut self) -> tempfile::TempDir {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let placeholder = tempfile::tempdir().unwrap();
+        std::mem::replace(&mut self._dir, placeholder)
     }
 
     /// Sends SIGTERM, expects exit status 0, and checks no tmp/ file is left behind.
