@@ -2,7 +2,8 @@
 # Interoperability test: real SMTP clients (swaks, Postfix's smtp-source, openssl s_client)
 # against `buzon serve`, plain and over TLS (STARTTLS and implicit TLS); real IMAP clients
 # (curl, mbsync, neomutt) against its IMAP listeners, and Dovecot on the same Maildir tree
-# (tests/interop_imap.sh).
+# (tests/interop_imap.sh); real news readers (slrn, tin, nntplib) against its NNTP listeners,
+# and its notice feed into a real INN (tests/interop_nntp.sh).
 #
 #   tests/interop.sh                 build, then test both runtimes (smol and mio)
 #
@@ -10,10 +11,11 @@
 #   BUZON_BIN=PATH          use this binary instead of building one with cargo (the release
 #                           build, wherever cargo puts it: CARGO_TARGET_DIR is honoured)
 #   INTEROP_RUNTIMES="smol" runtimes to test (default "smol mio")
+#   INTEROP_CHECKS="nntp"   which groups of checks to run (default "smtp send tls auth imap nntp")
 #   INTEROP_KEEP=1          keep the temporary folder (storage, logs) for inspection
 #
 # Installs swaks, its TLS module (libnet-ssleay-perl), openssl, postfix (for smtp-source),
-# isync (mbsync), neomutt and dovecot-imapd with apt-get when they are missing; postfix is
+# isync (mbsync), neomutt, dovecot-imapd, slrn, tin and inn2 with apt-get when they are missing; postfix is
 # preseeded to "No configuration" so no system MTA is set up or started. Needs root for that.
 # Every server is started on a free loopback port with its own temporary storage and is killed
 # when the script exits. Prints one PASS/FAIL line per check, then "N passed, M failed"; the
@@ -23,6 +25,7 @@ export PATH="$PATH:/usr/sbin:/sbin"
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 runtimes=${INTEROP_RUNTIMES:-smol mio}
+checks=" ${INTEROP_CHECKS:-smtp send tls auth imap nntp} "
 work=$(mktemp -d "${TMPDIR:-/tmp}/buzon-interop.XXXXXX")
 passed=0
 failed=0
@@ -61,7 +64,18 @@ have_tools() {
   command -v swaks >/dev/null && command -v smtp-source >/dev/null && command -v curl >/dev/null &&
     command -v openssl >/dev/null && perl -MNet::SSLeay -e 1 2>/dev/null &&
     command -v mbsync >/dev/null && command -v neomutt >/dev/null && command -v script >/dev/null &&
-    [ -x /usr/sbin/dovecot ]
+    [ -x /usr/sbin/dovecot ] && command -v slrn >/dev/null && command -v tin >/dev/null &&
+    [ -x /usr/lib/news/bin/innd ] && dpkg-query -W -f='${Status}' inn2 2>/dev/null | grep -q 'ok installed'
+}
+
+# inn2's post-install script needs a domain in inn.conf, which a machine named without one
+# ("vm") does not give it: the install stops half way; set the domain and finish it.
+install_inn() {
+  apt-get install -y -qq --no-install-recommends inn2 >>"$work/apt.log" 2>&1 || true
+  if [ -f /etc/news/inn.conf ] && ! grep -q '^domain:' /etc/news/inn.conf; then
+    echo "domain: localdomain" >>/etc/news/inn.conf
+  fi
+  dpkg --configure -a >>"$work/apt.log" 2>&1 || { cat "$work/apt.log" >&2; exit 2; }
 }
 
 install_tools() {
@@ -72,8 +86,8 @@ install_tools() {
   echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
   # Refresh the package lists only when apt does not know the packages (or the install fails).
   local pkgs=(swaks postfix openssl libnet-ssleay-perl libauthen-sasl-perl curl isync neomutt
-    dovecot-imapd bsdutils)
-  if ! apt-cache policy "${pkgs[@]}" 2>/dev/null | grep -c 'Candidate: [0-9]' | grep -qx 10; then
+    dovecot-imapd bsdutils slrn tin)
+  if ! apt-cache policy "${pkgs[@]}" inn2 2>/dev/null | grep -c 'Candidate: [0-9]' | grep -qx 13; then
     apt-get update -qq
   fi
   if ! apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >"$work/apt.log" 2>&1; then
@@ -81,7 +95,9 @@ install_tools() {
     apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >"$work/apt.log" 2>&1 ||
       { cat "$work/apt.log" >&2; exit 2; }
   fi
-  have_tools || { echo "swaks/smtp-source/openssl/curl/Net::SSLeay/mbsync/neomutt/dovecot still missing after install" >&2; exit 2; }
+  # After postfix, so that inn2's need for a mail transport agent is met by it.
+  install_inn
+  have_tools || { echo "swaks/smtp-source/openssl/curl/Net::SSLeay/mbsync/neomutt/dovecot/slrn/tin/inn2 still missing after install" >&2; exit 2; }
 }
 
 # --- buzon -------------------------------------------------------------------------------
@@ -414,15 +430,18 @@ run_send() {
 
 # shellcheck source=tests/interop_imap.sh
 source "$root/tests/interop_imap.sh"
+# shellcheck source=tests/interop_nntp.sh
+source "$root/tests/interop_nntp.sh"
 
 install_tools
 build_buzon
 for rt in $runtimes; do
-  run_runtime "$rt"
-  run_send "$rt"
-  run_tls "$rt"
-  run_auth "$rt"
-  run_imap "$rt"
+  if [[ $checks == *" smtp "* ]]; then run_runtime "$rt"; fi
+  if [[ $checks == *" send "* ]]; then run_send "$rt"; fi
+  if [[ $checks == *" tls "* ]]; then run_tls "$rt"; fi
+  if [[ $checks == *" auth "* ]]; then run_auth "$rt"; fi
+  if [[ $checks == *" imap "* ]]; then run_imap "$rt"; fi
+  if [[ $checks == *" nntp "* ]]; then run_nntp "$rt"; fi
 done
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]

@@ -2,15 +2,17 @@
 //! order `LIST OVERVIEW.FMT` announces them, one line per article.
 
 /// What `LIST OVERVIEW.FMT` answers, line by line: the seven fields RFC 3977 8.4.1 requires,
-/// in its order and spelling.
+/// in its order, with the last two in their RFC 2980 spelling (`Bytes:`, `Lines:`), which
+/// 8.4.2 allows for compatibility and INN sends: slrn turns XOVER off when it sees
+/// `:bytes` ("OVERVIEW.FMT not RFC 2980 compliant").
 pub const OVERVIEW_FMT: [&str; 7] = [
     "Subject:",
     "From:",
     "Date:",
     "Message-ID:",
     "References:",
-    ":bytes",
-    ":lines",
+    "Bytes:",
+    "Lines:",
 ];
 
 /// The longest overview line we send, CRLF excluded. Python's `nntplib` refuses lines over
