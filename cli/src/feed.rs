@@ -56,17 +56,27 @@ impl FeedTarget {
                 "--notify-nntp: put the password in BUZON_NOTIFY_NNTP_PASSWORD or the config file's notify-nntp-password, not in the URL"
             );
         }
-        let (host, port) = match hostport.rsplit_once(':') {
-            Some((h, p)) if !h.ends_with(']') || h.starts_with('[') => (
-                h,
-                p.parse::<u16>()
-                    .ok()
-                    .filter(|p| *p > 0)
-                    .with_context(|| format!("--notify-nntp: bad port {p:?}"))?,
-            ),
-            _ => (hostport, 119),
+        let (host, port) = match hostport.strip_prefix('[') {
+            // An IPv6 address: [addr] or [addr]:port.
+            Some(rest) => {
+                let (h, after) = rest
+                    .split_once(']')
+                    .with_context(|| format!("--notify-nntp: unclosed [ in {url:?}"))?;
+                (h, after.strip_prefix(':'))
+            }
+            None => match hostport.rsplit_once(':') {
+                Some((h, p)) => (h, Some(p)),
+                None => (hostport, None),
+            },
         };
-        let host = host.trim_start_matches('[').trim_end_matches(']');
+        let port = match port {
+            Some(p) => p
+                .parse::<u16>()
+                .ok()
+                .filter(|p| *p > 0)
+                .with_context(|| format!("--notify-nntp: bad port {p:?}"))?,
+            None => 119,
+        };
         if host.is_empty() {
             bail!("--notify-nntp: no host in {url:?}");
         }
@@ -120,7 +130,9 @@ fn percent_decode(text: &str) -> anyhow::Result<String> {
 }
 
 /// The notice as the external server gets it: the same article with its `Newsgroups` set
-/// to the feed's group.
+/// to the feed's group, and a `From` whose domain is a dotted name: INN refuses
+/// `user@localhost` ("not in Internet syntax"), so a bare host name gets `.invalid` (RFC 2606
+/// section 2) and the article is still taken.
 fn for_feed(article: &[u8], group: &str) -> Vec<u8> {
     let head_end = memchr_find(article, b"\r\n\r\n").map_or(article.len(), |i| i + 2);
     let mut out = Vec::with_capacity(article.len() + group.len());
@@ -130,6 +142,8 @@ fn for_feed(article: &[u8], group: &str) -> Vec<u8> {
         let line = &rest[..end];
         if line.len() >= 11 && line[..11].eq_ignore_ascii_case(b"Newsgroups:") {
             out.extend_from_slice(format!("Newsgroups: {group}\r\n").as_bytes());
+        } else if line.len() >= 5 && line[..5].eq_ignore_ascii_case(b"From:") {
+            out.extend_from_slice(dotted_from(line).as_bytes());
         } else {
             out.extend_from_slice(line);
         }
@@ -137,6 +151,21 @@ fn for_feed(article: &[u8], group: &str) -> Vec<u8> {
     }
     out.extend_from_slice(&article[head_end..]);
     out
+}
+
+/// A `From:` line (CRLF included) with `.invalid` after an address's undotted domain.
+fn dotted_from(line: &[u8]) -> String {
+    let text = String::from_utf8_lossy(line).into_owned();
+    let Some(at) = text.rfind('@') else {
+        return text;
+    };
+    let end = text[at..]
+        .find(['>', '\r', ' '])
+        .map_or(text.len(), |i| at + i);
+    if text[at + 1..end].contains('.') || end == at + 1 {
+        return text;
+    }
+    format!("{}.invalid{}", &text[..end], &text[end..])
 }
 
 fn memchr_find(hay: &[u8], needle: &[u8]) -> Option<usize> {
@@ -376,6 +405,22 @@ mod tests {
         ] {
             assert!(FeedTarget::parse(bad, None).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn undotted_sender_domains_are_marked_invalid() {
+        assert_eq!(
+            dotted_from(b"From: a@localhost\r\n"),
+            "From: a@localhost.invalid\r\n"
+        );
+        assert_eq!(
+            dotted_from(b"From: Ann <a@vm>\r\n"),
+            "From: Ann <a@vm.invalid>\r\n"
+        );
+        assert_eq!(
+            dotted_from(b"From: Ann <a@example.org>\r\n"),
+            "From: Ann <a@example.org>\r\n"
+        );
     }
 
     #[test]
