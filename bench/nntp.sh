@@ -8,7 +8,8 @@
 #             does, so the notifier's cost shows. Both runtimes, NNTP_RUNS (5) interleaved runs.
 #   reader    NNTP_CLIENTS (8) readers for NNTP_SECONDS (10) each against one group of 1000
 #             notices: GROUP, XOVER of the last 50, ARTICLE, HEAD, STAT, over and over
-#             (bench/nntp-load). buzon under both runtimes and INN's nnrpd (Debian inn2, started
+#             (bench/nntp-load, mix "reader"); and GROUP and STAT only (mix "status": one-line
+#             replies, which INN answers in one write). buzon under both runtimes and INN's nnrpd (Debian inn2, started
 #             on a free loopback port with its own configuration) holding the same 1000
 #             articles, put there by buzon's own feed. Commands per second and latency, medians
 #             of NNTP_RUNS interleaved runs.
@@ -138,21 +139,23 @@ if [[ $parts == *" reader "* ]]; then
   results=$work/reader.tsv
   : >"$results"
   for r in $(seq 1 "$runs"); do
-    for name in buzon-smol buzon-mio inn; do
-      case $name in
-        buzon-*)
-          nntp_port=$(free_port)
-          start_buzon "${name#buzon-}" "$storage" --nntp "$nntp_port" --nntps off
-          out=$("$load" read "127.0.0.1:$nntp_port" "$user" "$pass" "$group" "$clients" "$seconds")
-          stop_server
-          ;;
-        inn)
-          out=$("$load" read "127.0.0.1:$inn_port" feeder s3cret local.notices "$clients" "$seconds")
-          ;;
-      esac
-      field() { echo "$out" | tr ' ' '\n' | sed -n "s/^$1=//p"; }
-      printf '%s\t%s\t%s\t%s\t%s\n' "$name" "$(field cmds_per_s)" "$(field p50_ms)" "$(field p99_ms)" \
-        "$(field errors)" >>"$results"
+    for mix in reader status; do
+      for name in buzon-smol buzon-mio inn; do
+        case $name in
+          buzon-*)
+            nntp_port=$(free_port)
+            start_buzon "${name#buzon-}" "$storage" --nntp "$nntp_port" --nntps off
+            out=$("$load" read "127.0.0.1:$nntp_port" "$user" "$pass" "$group" "$clients" "$seconds" "$mix")
+            stop_server
+            ;;
+          inn)
+            out=$("$load" read "127.0.0.1:$inn_port" feeder s3cret local.notices "$clients" "$seconds" "$mix")
+            ;;
+        esac
+        field() { echo "$out" | tr ' ' '\n' | sed -n "s/^$1=//p"; }
+        printf '%s\t%s\t%s\t%s\t%s\n' "$name ($mix)" "$(field cmds_per_s)" "$(field p50_ms)" \
+          "$(field p99_ms)" "$(field errors)" >>"$results"
+      done
     done
   done
   inn_stop

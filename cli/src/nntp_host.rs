@@ -159,6 +159,23 @@ impl NntpHandler {
             session.answer(ticket, Answer::Failed("Not logged in".into()), now);
             return None;
         };
+        // What is in memory is answered here at once; the rest (and anything that may touch
+        // the disk or wait for the notifier) goes off the loop.
+        let now_answer = match &request {
+            Request::Articles { group, first, last } if *group == group_of(&user) => self
+                .notices
+                .articles_now(&user, *first, *last)
+                .map(Answer::Articles),
+            Request::ByMessageId(id) => self
+                .notices
+                .by_message_id_now(&user, id)
+                .map(|a| Answer::Articles(a.into_iter().collect())),
+            _ => None,
+        };
+        if let Some(answer) = now_answer {
+            session.answer(ticket, answer, now);
+            return None;
+        }
         let notices = self.notices.clone();
         let failed = move |e: notices::NoticeError| {
             tracing::warn!(error = %e, "NNTP: notices unavailable");

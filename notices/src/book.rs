@@ -16,7 +16,10 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
+
+use nntp_core::Article;
 
 /// What one notice file stands for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,6 +44,9 @@ pub(crate) struct Book {
     pub(crate) entries: BTreeMap<u64, Entry>,
     /// Files removed since the folder was last flushed.
     unlinked: bool,
+    /// The articles read or written so far, so that readers' OVER, STAT and ARTICLE cost no
+    /// file reads (at most `keep` per group, about a kilobyte each).
+    cache: BTreeMap<u64, Arc<Article>>,
 }
 
 impl Book {
@@ -57,6 +63,7 @@ impl Book {
             created: now,
             entries: BTreeMap::new(),
             unlinked: false,
+            cache: BTreeMap::new(),
         };
         match fs::read_to_string(book.dir.join("state")) {
             Ok(text) => book.read_state(&text),
@@ -129,15 +136,16 @@ impl Book {
         self.next - 1
     }
 
-    /// Stores `text` as notice number [`next`](Self::next), the one it was written for.
+    /// Stores `article` as notice number [`next`](Self::next), the one it was written for.
     pub(crate) fn add(
         &mut self,
         uid_validity: u32,
         uid: u32,
         made: i64,
-        text: &[u8],
+        article: &Arc<Article>,
     ) -> io::Result<u64> {
         let number = self.next;
+        let text = article.text();
         let articles = self.dir.join("articles");
         fs::create_dir_all(&articles)?;
         let tmp = articles.join(format!(".tmp.{number}"));
@@ -158,6 +166,7 @@ impl Book {
             },
         );
         self.last_uid = self.last_uid.max(uid);
+        self.cache.insert(number, Arc::clone(article));
         Ok(number)
     }
 
@@ -166,6 +175,7 @@ impl Book {
         let Some(e) = self.entries.remove(&number) else {
             return Ok(false);
         };
+        self.cache.remove(&number);
         match fs::remove_file(self.path(number, &e)) {
             Ok(()) => {}
             Err(err) if err.kind() == io::ErrorKind::NotFound => {}
@@ -186,13 +196,28 @@ impl Book {
             .map(|(n, _)| *n)
     }
 
-    /// The text of notice `number`, if it is here.
-    pub(crate) fn read(&self, number: u64) -> io::Result<Option<Vec<u8>>> {
+    /// The notices numbered `first..=last` if every one of them is in memory.
+    pub(crate) fn cached(&self, first: u64, last: u64) -> Option<Vec<Arc<Article>>> {
+        self.entries
+            .range(first..=last)
+            .map(|(n, _)| self.cache.get(n).cloned())
+            .collect()
+    }
+
+    /// Notice `number`, if it is here: from memory, or read once from its file.
+    pub(crate) fn article(&mut self, number: u64) -> io::Result<Option<Arc<Article>>> {
+        if let Some(a) = self.cache.get(&number) {
+            return Ok(Some(Arc::clone(a)));
+        }
         let Some(e) = self.entries.get(&number) else {
             return Ok(None);
         };
         match fs::read(self.path(number, e)) {
-            Ok(t) => Ok(Some(t)),
+            Ok(text) => {
+                let a = Arc::new(Article::new(number, text));
+                self.cache.insert(number, Arc::clone(&a));
+                Ok(Some(a))
+            }
             Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(err) => Err(err),
         }
@@ -269,13 +294,15 @@ mod tests {
         let mut b = Book::open(path.clone(), true, 100).unwrap();
         b.uid_validity = 7;
         b.save().unwrap();
-        b.add(7, 3, 100, b"n1").unwrap();
-        b.add(7, 5, 100, b"n2").unwrap();
+        b.add(7, 3, 100, &Arc::new(Article::new(1, b"n1".to_vec())))
+            .unwrap();
+        b.add(7, 5, 100, &Arc::new(Article::new(2, b"n2".to_vec())))
+            .unwrap();
         // A crash before `state` was written again: the files still count.
         drop(b);
         let mut b = Book::open(path.clone(), true, 200).unwrap();
         assert_eq!((b.next, b.last_uid), (3, 5));
-        assert_eq!(b.read(2).unwrap().unwrap(), b"n2");
+        assert_eq!(b.article(2).unwrap().unwrap().text(), b"n2");
         assert!(b.withdraw(2).unwrap());
         b.save().unwrap();
         let b = Book::open(path, true, 300).unwrap();

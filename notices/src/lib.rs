@@ -279,7 +279,7 @@ impl Notices {
             {
                 l(&made).map_err(|e| io_error(mailbox, e))?;
             }
-            book.add(changes.uid_validity, m.uid, now, made.article.text())
+            book.add(changes.uid_validity, m.uid, now, &made.article)
                 .map_err(|e| io_error(mailbox, e))?;
             done.added.push(number);
         }
@@ -341,12 +341,12 @@ impl Notices {
         last: u64,
     ) -> Result<Vec<Arc<Article>>, NoticeError> {
         let book = self.book(mailbox)?;
-        let book = book.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut book = book.lock().unwrap_or_else(PoisonError::into_inner);
         let mut out = Vec::new();
         let numbers: Vec<u64> = book.entries.range(first..=last).map(|(n, _)| *n).collect();
         for n in numbers {
-            if let Some(text) = book.read(n).map_err(|e| io_error(mailbox, e))? {
-                out.push(Arc::new(Article::new(n, text)));
+            if let Some(a) = book.article(n).map_err(|e| io_error(mailbox, e))? {
+                out.push(a);
             }
         }
         Ok(out)
@@ -359,20 +359,41 @@ impl Notices {
         mailbox: &Mailbox,
         id: &str,
     ) -> Result<Option<Arc<Article>>, NoticeError> {
-        let group = group_of(mailbox);
-        let number = id
-            .strip_prefix('<')
-            .and_then(|rest| rest.split_once('.'))
-            .filter(|(_, rest)| {
-                rest.strip_prefix(group.as_str())
-                    .is_some_and(|r| r.starts_with('@'))
-            })
-            .and_then(|(n, _)| n.parse::<u64>().ok());
-        let Some(n) = number else { return Ok(None) };
+        let Some(n) = number_in_id(&group_of(mailbox), id) else {
+            return Ok(None);
+        };
         Ok(self
             .articles(mailbox, n, n)?
             .into_iter()
             .find(|a| a.message_id().as_deref() == Some(id)))
+    }
+
+    /// As [`articles`](Self::articles), but only if it can be answered at once from memory:
+    /// `None` when an article is not in memory yet or the group is busy (being brought up to
+    /// date). For a host that answers on its event loop and sends the rest off it.
+    pub fn articles_now(
+        &self,
+        mailbox: &Mailbox,
+        first: u64,
+        last: u64,
+    ) -> Option<Vec<Arc<Article>>> {
+        let book = self.books.try_lock().ok()?.get(mailbox).cloned()?;
+        let book = book.try_lock().ok()?;
+        book.cached(first, last)
+    }
+
+    /// As [`by_message_id`](Self::by_message_id), from memory only (see
+    /// [`articles_now`](Self::articles_now)); `Some(None)` when there is no such notice.
+    pub fn by_message_id_now(&self, mailbox: &Mailbox, id: &str) -> Option<Option<Arc<Article>>> {
+        let Some(n) = number_in_id(&group_of(mailbox), id) else {
+            return Some(None);
+        };
+        let found = self.articles_now(mailbox, n, n)?;
+        Some(
+            found
+                .into_iter()
+                .find(|a| a.message_id().as_deref() == Some(id)),
+        )
     }
 
     /// Message-ids of `mailbox`'s notices made at or after `since` (Unix seconds).
@@ -455,6 +476,14 @@ impl Notices {
 pub struct Watching {
     _watch: mailstore::Watch,
     _thread: std::thread::JoinHandle<()>,
+}
+
+/// The article number in a notice's message-id (`<n.group@host>`), if the id is of `group`.
+fn number_in_id(group: &str, id: &str) -> Option<u64> {
+    id.strip_prefix('<')
+        .and_then(|rest| rest.split_once('.'))
+        .filter(|(_, rest)| rest.strip_prefix(group).is_some_and(|r| r.starts_with('@')))
+        .and_then(|(n, _)| n.parse::<u64>().ok())
 }
 
 fn io_error(mailbox: &Mailbox, source: io::Error) -> NoticeError {

@@ -2,11 +2,12 @@
 //! client.
 //!
 //! ```text
-//! nntp-load read HOST:PORT USER PASS GROUP CLIENTS SECONDS
+//! nntp-load read HOST:PORT USER PASS GROUP CLIENTS SECONDS [reader|status]
 //! ```
 //!
-//! Each client logs in once, then repeats what a reader does when it opens a group and reads:
-//! GROUP, XOVER over the last 50 articles, then ARTICLE, HEAD and STAT of one of them. Prints
+//! Each client logs in once, then repeats what a reader does when it opens a group and reads
+//! (`reader`, the default): GROUP, XOVER over the last 50 articles, then ARTICLE, HEAD and
+//! STAT of one of them; or only the one-line commands (`status`): GROUP and STAT. Prints
 //! one `key=value` line: commands per second over all clients, latency percentiles in
 //! milliseconds, errors.
 
@@ -81,7 +82,15 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
 
-fn read(addr: &str, user: &str, pass: &str, group: &str, clients: usize, secs: u64) {
+fn read(
+    addr: &str,
+    user: &str,
+    pass: &str,
+    group: &str,
+    clients: usize,
+    secs: u64,
+    status_only: bool,
+) {
     let stop = Arc::new(AtomicBool::new(false));
     let lat = Arc::new(Mutex::new(Vec::<f64>::new()));
     let errors = Arc::new(Mutex::new(Vec::<String>::new()));
@@ -125,12 +134,19 @@ fn read(addr: &str, user: &str, pass: &str, group: &str, clients: usize, secs: u
                     };
                     let k = low + (n * 7 + i as u64) % (high - low + 1);
                     let window = format!("XOVER {}-{high}", high.saturating_sub(49).max(low));
-                    for (cmd, multi) in [
+                    let (article, head, stat) = (
+                        format!("ARTICLE {k}"),
+                        format!("HEAD {k}"),
+                        format!("STAT {k}"),
+                    );
+                    let all = [
                         (window.as_str(), true),
-                        (&*format!("ARTICLE {k}"), true),
-                        (&*format!("HEAD {k}"), true),
-                        (&*format!("STAT {k}"), false),
-                    ] {
+                        (article.as_str(), true),
+                        (head.as_str(), true),
+                        (stat.as_str(), false),
+                    ];
+                    let cmds = if status_only { &all[3..] } else { &all[..] };
+                    for &(cmd, multi) in cmds {
                         let t = Instant::now();
                         match c.cmd(cmd, multi) {
                             Ok((s, _)) if s.starts_with('2') => {
@@ -178,15 +194,16 @@ fn read(addr: &str, user: &str, pass: &str, group: &str, clients: usize, secs: u
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let usage = "usage: nntp-load read HOST:PORT USER PASS GROUP CLIENTS SECONDS";
+    let usage = "usage: nntp-load read HOST:PORT USER PASS GROUP CLIENTS SECONDS [reader|status]";
     match args.get(1).map(String::as_str) {
-        Some("read") if args.len() == 8 => read(
+        Some("read") if args.len() == 8 || args.len() == 9 => read(
             &args[2],
             &args[3],
             &args[4],
             &args[5],
             args[6].parse().expect(usage),
             args[7].parse().expect(usage),
+            args.get(8).is_some_and(|m| m == "status"),
         ),
         _ => {
             eprintln!("{usage}");
