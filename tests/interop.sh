@@ -71,7 +71,8 @@ have_tools() {
 # inn2's post-install script needs a domain in inn.conf, which a machine named without one
 # ("vm") does not give it: the install stops half way; set the domain and finish it.
 install_inn() {
-  apt-get install -y -qq --no-install-recommends inn2 >>"$work/apt.log" 2>&1 || true
+  apt-get install -y -qq --no-install-recommends -o Dpkg::Options::=--force-confmiss inn2 \
+    >>"$work/apt.log" 2>&1 || true
   if [ -f /etc/news/inn.conf ] && ! grep -q '^domain:' /etc/news/inn.conf; then
     echo "domain: localdomain" >>/etc/news/inn.conf
   fi
