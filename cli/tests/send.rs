@@ -299,7 +299,13 @@ fn refused_rows_are_reported_and_written_back() {
         .expect("row 3 in results");
     assert!(bad.contains("550 5.7.1 Relay access denied"), "{results}");
     let failed = std::fs::read_to_string(dir.path().join("rcpt.csv.failed.csv")).unwrap();
-    assert_eq!(failed, "email,name,code\nbad@elsewhere.example,Bad,B\n");
+    // Every row to fix, the unusable one too, with the reason as the last column.
+    assert_eq!(
+        failed,
+        "email,name,code,error\n\
+         not an address,X,C,\"column \"\"email\"\": \"\"not an address\"\" is not an email address: address contains a space or control character\"\n\
+         bad@elsewhere.example,Bad,B,bad@elsewhere.example: 550 5.7.1 Relay access denied\n"
+    );
     assert_eq!(read_new(&server.storage, "example.com", "ok1").len(), 1);
     assert_eq!(read_new(&server.storage, "example.com", "ok2").len(), 1);
     server.stop_and_check_clean();

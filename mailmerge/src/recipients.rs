@@ -110,6 +110,10 @@ pub struct RowError {
     pub line: u64,
     /// What is wrong with it, naming the column.
     pub reason: String,
+    /// The record's fields as read, in the file's column order (for a headerless file, the
+    /// one field that was not an address): so the row can be shown and written back out for
+    /// fixing.
+    pub fields: Vec<String>,
 }
 
 /// Reads recipients from the bytes of a CSV file.
@@ -236,7 +240,7 @@ pub fn read_recipients(csv: &[u8], options: &ReadOptions) -> Result<Recipients, 
             let line = lines.of(record.position());
             let fields: Vec<String> = record.iter().map(str::to_owned).collect();
             let row = header.row(line, index, &fields, delimiter);
-            sink.push(line, row)?;
+            sink.push(line, row, &fields)?;
         }
         out.columns = names;
         out.warnings = warnings;
@@ -280,11 +284,20 @@ struct Sink<'a> {
 }
 
 impl Sink<'_> {
-    fn push(&mut self, line: u64, row: Result<Row, String>) -> Result<(), MergeError> {
+    fn push(
+        &mut self,
+        line: u64,
+        row: Result<Row, String>,
+        raw: &[String],
+    ) -> Result<(), MergeError> {
         match row {
             Ok(row) => self.out.rows.push(row),
             Err(reason) if self.strict => return Err(MergeError::BadRow { line, reason }),
-            Err(reason) => self.out.skipped.push(RowError { line, reason }),
+            Err(reason) => self.out.skipped.push(RowError {
+                line,
+                reason,
+                fields: raw.to_vec(),
+            }),
         }
         Ok(())
     }
@@ -312,7 +325,7 @@ impl Sink<'_> {
                 Err(why) => Err(format!("{email:?} is not an email address: {why}")),
             };
             *index += 1;
-            self.push(line, row)?;
+            self.push(line, row, std::slice::from_ref(&field))?;
         }
         Ok(())
     }
@@ -646,7 +659,8 @@ mod tests {
             r.skipped,
             [RowError {
                 line: 4,
-                reason: "\"broken\" is not an email address: no @ in address".into()
+                reason: "\"broken\" is not an email address: no @ in address".into(),
+                fields: vec!["broken".into()],
             }]
         );
         let err = read_recipients(b"a@x.org\nbroken\n", &opts(true)).unwrap_err();

@@ -6,17 +6,16 @@
 //! sent in a later round of connections.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use indicatif::ProgressBar;
 use mailmerge::{RenderContext, Row, Template};
 use session_api::{Completion, Handler, Work};
 use smtp_core::Reply;
 use smtp_core::address::{parse_forward_path, parse_reverse_path};
 use smtp_core::client::{ClientEvent, ClientSession, CloseReason, Failure, JobId, Message};
 
+use super::engine::{Loader, Observer};
 use super::journal::Journal;
 use super::report::{Report, Status};
 
@@ -36,10 +35,11 @@ pub(crate) struct Campaign {
     pub from: Option<String>,
     /// Right-hand side of Message-IDs.
     pub id_domain: String,
-    /// Attachments named by the template are read relative to this folder.
-    pub attach_dir: PathBuf,
+    /// Reads the files the template attaches.
+    pub load: Loader,
     pub retries: u32,
-    pub progress: ProgressBar,
+    /// Hears every outcome and every line meant for the user.
+    pub observer: Arc<dyn Observer>,
     pub state: Mutex<State>,
     /// Minimum spacing between message starts (`--rate`).
     pub interval: Option<Duration>,
@@ -100,36 +100,12 @@ impl Campaign {
         st.report
             .record(row.line, &row.email, status, reply, Some(row));
         drop(st);
-        self.progress.inc(1);
-        if !matches!(status, Status::Sent) {
-            self.say(&format!(
-                "line {}: {} {}: {reply}",
-                row.line,
-                row.email,
-                status_word(status)
-            ));
-        }
+        self.observer.settled(row.line, &row.email, status, reply);
     }
 
-    /// A line for the user: above the progress bar on a terminal, plainly on stderr otherwise
-    /// (a hidden bar drops what it is asked to print).
+    /// A line for the user.
     pub(crate) fn say(&self, line: &str) {
-        if self.progress.is_hidden() {
-            eprintln!("{line}");
-        } else {
-            self.progress.println(line);
-        }
-    }
-}
-
-fn status_word(s: Status) -> &'static str {
-    match s {
-        Status::Sent => "sent",
-        Status::Partial => "partly refused",
-        Status::Failed => "failed",
-        Status::Deferred => "deferred",
-        Status::Invalid => "invalid",
-        Status::Skipped => "skipped",
+        self.observer.say(line);
     }
 }
 
@@ -254,11 +230,9 @@ impl SendHandler {
                 c.id_domain
             ),
         };
-        let dir = c.attach_dir.clone();
-        let load = move |name: &str| std::fs::read(dir.join(name));
         let r = c
             .template
-            .render(row, &ctx, &load)
+            .render(row, &ctx, &*c.load)
             .map_err(|e| e.to_string())?;
         let from = parse_reverse_path(&format!("<{}>", r.from))
             .map_err(|_| format!("bad sender address {:?}", r.from))?

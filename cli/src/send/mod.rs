@@ -14,26 +14,26 @@ macro_rules! outln {
     }};
 }
 
-mod dispatch;
-mod journal;
-mod report;
-mod security;
+pub(crate) mod dispatch;
+pub(crate) mod engine;
+pub(crate) mod journal;
+pub(crate) mod report;
+pub(crate) mod security;
 
 use std::collections::VecDeque;
-use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use smtp_core::client::{ClientConfig, ClientSession};
 
 use crate::settings::Runtime;
-use dispatch::{Campaign, Job, SendHandler, State};
+use dispatch::{Campaign, Job, State};
+use engine::{Control, Ended, Observer, Plan};
 use journal::Journal;
 use report::{Report, Status};
 
@@ -204,19 +204,20 @@ pub(crate) fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
         .results
         .clone()
         .unwrap_or_else(|| sibling(&args.csv, "results.csv"));
-    let mut report = Report::create(&results_path)?;
+    let columns = output_columns(&recipients);
+    let mut report = Report::create(&results_path, &columns)?;
     for bad in &recipients.skipped {
-        report.record(bad.line, "", Status::Skipped, &bad.reason, None);
+        report.record_skipped(bad);
     }
-    let progress = progress_bar(pending.len() as u64);
+    let progress = Arc::new(Terminal(progress_bar(pending.len() as u64)));
     let campaign = Arc::new(Campaign {
         rows: recipients.rows.clone(),
         template,
         from: args.from.clone(),
         id_domain: helo.clone(),
-        attach_dir,
+        load: Box::new(move |name: &str| std::fs::read(attach_dir.join(name))),
         retries: args.retries,
-        progress,
+        observer: progress.clone(),
         state: Mutex::new(State::new(
             pending
                 .iter()
@@ -233,95 +234,33 @@ pub(crate) fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
         fatal: Mutex::new(None),
     });
 
-    let interrupted = Arc::new(AtomicBool::new(false));
-    let stop_round: Arc<StopRound> = Arc::default();
+    let control = Arc::new(Control::default());
     {
-        let (interrupted, stop_round) = (interrupted.clone(), stop_round.clone());
-        crate::serve::watch_signals(
-            move || {
-                interrupted.store(true, Ordering::SeqCst);
-                if let Some(stop) = stop_round
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .as_ref()
-                {
-                    stop();
-                }
-            },
-            None,
-        )?;
+        let control = control.clone();
+        crate::serve::watch_signals(move || control.stop(), None)?;
     }
-
-    let mut failed_connects = 0;
-    while !interrupted.load(Ordering::SeqCst) {
-        let next_retry = campaign.release_due_retries(Instant::now());
-        let queued = campaign.lock().queue.len();
-        if queued == 0 {
-            match next_retry {
-                Some(at) => {
-                    std::thread::sleep(at.saturating_duration_since(Instant::now()));
-                    continue;
-                }
-                None => break,
-            }
-        }
-        let wanted = args.concurrency.min(queued);
-        let mut conns = Vec::with_capacity(wanted);
-        let mut last_error = None;
-        for _ in 0..wanted {
-            match TcpStream::connect_timeout(&server, Duration::from_secs(10)) {
-                Ok(stream) => {
-                    let _ = stream.set_nodelay(true);
-                    let mut config = ClientConfig::new(helo.clone());
-                    config.pipelining = true;
-                    config.starttls = security.starttls;
-                    config.login = security.login.clone();
-                    let session = ClientSession::new(config, Instant::now());
-                    conns.push((stream, session, SendHandler::new(campaign.clone())));
-                }
-                Err(e) => last_error = Some(e),
-            }
-        }
-        if conns.is_empty() {
-            failed_connects += 1;
-            let e = last_error.expect("no connection means an error");
-            if failed_connects > args.retries {
-                campaign.progress.finish_and_clear();
-                bail!("cannot connect to {server}: {e}");
-            }
-            campaign.say(&format!("cannot connect to {server}: {e}; retrying"));
-            std::thread::sleep(Duration::from_secs(1 << failed_connects.min(5)));
-            continue;
-        }
-        failed_connects = 0;
-        drive(args.runtime, conns, &stop_round, security.tls.clone())?;
-        // A connection that could not be made secure, or a refused login: every connection
-        // would fare the same, so stop with the reason; the rows stay unsent in the journal.
-        if let Some(why) = campaign.fatal() {
-            campaign.progress.finish_and_clear();
-            let mut st = campaign.lock();
-            st.journal.sync()?;
-            bail!(
-                "{}: {} ({}); nothing was sent",
-                args.server,
-                why,
-                security.describe
-            );
-        }
+    let plan = Plan {
+        server,
+        server_name: args.server.clone(),
+        security,
+        helo,
+        concurrency: args.concurrency,
+        retries: args.retries,
+        runtime: args.runtime,
+    };
+    let ended = engine::run(&campaign, &plan, &control);
+    progress.0.finish_and_clear();
+    match ended? {
+        Ended::Unusable(why) if why.starts_with("cannot connect") => bail!("{why}"),
+        Ended::Unusable(why) => bail!("{why}; nothing was sent"),
+        Ended::Finished | Ended::Stopped => {}
     }
-    campaign.progress.finish_and_clear();
 
     // Rows still queued or waiting for a retry were not sent (interrupted).
     let mut st = campaign.lock();
-    st.journal.sync()?;
     let unsent = st.queue.len() + st.retry.len();
     let failed_path = sibling(&args.csv, "failed.csv");
-    let columns = if recipients.columns.is_empty() {
-        vec!["email".to_owned()]
-    } else {
-        recipients.columns.clone()
-    };
-    let failed_file = st.report.write_failed(&failed_path, &columns)?;
+    let failed_file = st.report.write_failed(&failed_path)?;
     let t = st.report.tally.clone();
     outln!(
         "sent {}, partly refused {}, failed {}, deferred {}, invalid {}, skipped {}{}; {} sent before",
@@ -342,7 +281,7 @@ pub(crate) fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
     if let Some(p) = failed_file {
         outln!("failed rows (usable as --csv): {}", p.display());
     }
-    if interrupted.load(Ordering::SeqCst) {
+    if control.is_stopped() {
         outln!(
             "interrupted: run the same command again to send the rest (journal {})",
             st.journal.path().display()
@@ -363,50 +302,48 @@ pub(crate) fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// How to stop the round of connections running now, if any (set by [`drive`]).
-type StopRound = Mutex<Option<Box<dyn Fn() + Send>>>;
+/// The columns of the failed-rows file: the CSV's own (`email` for a bare list of addresses).
+pub(crate) fn output_columns(recipients: &mailmerge::Recipients) -> Vec<String> {
+    if recipients.columns.is_empty() {
+        vec!["email".to_owned()]
+    } else {
+        recipients.columns.clone()
+    }
+}
 
-/// Runs one round of connections on the chosen runtime until they all close.
-fn drive(
-    runtime: Runtime,
-    conns: Vec<(TcpStream, ClientSession, SendHandler)>,
-    stop_round: &StopRound,
-    tls: Option<conn_driver::TlsMode>,
-) -> anyhow::Result<()> {
-    match runtime {
-        Runtime::Smol => {
-            let shutdown = adapter_smol::Shutdown::new();
-            let trigger = shutdown.clone();
-            *stop_round.lock().unwrap_or_else(|e| e.into_inner()) =
-                Some(Box::new(move || trigger.trigger()));
-            // One executor thread, like the mio loop: a row is a few microseconds of work
-            // between system calls, and a second thread only adds cross-thread wake-ups (10,000
-            // rows at concurrency 8 to smtp-sink: about 22,000 msgs/s with one, 17,000-19,000
-            // with two).
-            let opts = adapter_smol::Options {
-                threads: Some(1),
-                tls,
-                ..Default::default()
-            };
-            let ended =
-                adapter_smol::run_connections(conns, shutdown, opts).context("smol runtime")?;
-            dispatch::note_setup_failures(ended.into_iter().flatten());
-        }
-        Runtime::Mio => {
-            let opts = adapter_mio::Options {
-                tls,
-                ..Default::default()
-            };
-            let driver = adapter_mio::Connections::new(conns, opts).context("mio runtime")?;
-            let trigger = driver.shutdown_handle();
-            *stop_round.lock().unwrap_or_else(|e| e.into_inner()) =
-                Some(Box::new(move || trigger.trigger()));
-            let ended = driver.run().context("mio runtime")?;
-            dispatch::note_setup_failures(ended.into_iter().flatten());
+/// The terminal's view of a run: a progress bar, with problems printed above it.
+struct Terminal(ProgressBar);
+
+impl Observer for Terminal {
+    fn settled(&self, line: u64, email: &str, status: Status, reply: &str) {
+        self.0.inc(1);
+        if status != Status::Sent {
+            self.say(&format!(
+                "line {line}: {email} {}: {reply}",
+                status_word(status)
+            ));
         }
     }
-    *stop_round.lock().unwrap_or_else(|e| e.into_inner()) = None;
-    Ok(())
+
+    fn say(&self, line: &str) {
+        // A hidden bar (stderr is not a terminal) drops what it is asked to print.
+        if self.0.is_hidden() {
+            eprintln!("{line}");
+        } else {
+            self.0.println(line);
+        }
+    }
+}
+
+fn status_word(s: Status) -> &'static str {
+    match s {
+        Status::Sent => "sent",
+        Status::Partial => "partly refused",
+        Status::Failed => "failed",
+        Status::Deferred => "deferred",
+        Status::Invalid => "invalid",
+        Status::Skipped => "skipped",
+    }
 }
 
 fn dry_run(
@@ -507,7 +444,7 @@ fn parse_delimiter(s: &str) -> Result<u8, String> {
 }
 
 /// `10`, `10/s`, `100/m` → the interval between message starts.
-fn parse_rate(s: &str) -> anyhow::Result<Duration> {
+pub(crate) fn parse_rate(s: &str) -> anyhow::Result<Duration> {
     let (n, per) = match s.split_once('/') {
         Some((n, "s")) => (n, 1.0),
         Some((n, "m")) => (n, 60.0),
@@ -523,7 +460,7 @@ fn parse_rate(s: &str) -> anyhow::Result<Duration> {
     Ok(Duration::from_secs_f64(per / n))
 }
 
-fn resolve(server: &str) -> anyhow::Result<SocketAddr> {
+pub(crate) fn resolve(server: &str) -> anyhow::Result<SocketAddr> {
     server
         .to_socket_addrs()
         .with_context(|| format!("--server {server:?}: expected host:port"))?
@@ -532,7 +469,7 @@ fn resolve(server: &str) -> anyhow::Result<SocketAddr> {
 }
 
 /// `dir/name.csv` → `dir/name.csv.<suffix>`.
-fn sibling(path: &Path, suffix: &str) -> PathBuf {
+pub(crate) fn sibling(path: &Path, suffix: &str) -> PathBuf {
     let mut s = path.as_os_str().to_owned();
     s.push(".");
     s.push(suffix);
@@ -550,7 +487,7 @@ fn progress_bar(len: u64) -> ProgressBar {
 }
 
 /// The host part of `host:port` (without the brackets of an IPv6 address), for TLS.
-fn host_of(server: &str) -> &str {
+pub(crate) fn host_of(server: &str) -> &str {
     let host = server.rsplit_once(':').map_or(server, |(h, _)| h);
     host.trim_start_matches('[').trim_end_matches(']')
 }
