@@ -2,6 +2,7 @@
 //!
 //! - `buzon serve`: an SMTP server delivering into Maildir, over smol or mio.
 //! - `buzon send`: CSV mail merge through an SMTP server, over smol or mio.
+//! - `buzon ui`: the same mail merge as a local web page.
 //! - `buzon replay FILE`: replays a recorded SMTP transcript against the current core.
 //! - `buzon user ...`: accounts (users file, passwords, aliases).
 
@@ -16,6 +17,7 @@ mod replay;
 mod send;
 mod serve;
 mod settings;
+mod ui;
 mod user;
 
 use clap::{Parser, Subcommand};
@@ -34,6 +36,8 @@ enum Command {
     Serve(settings::ServeArgs),
     /// Mail merge: send a templated message to every row of a CSV through an SMTP server.
     Send(send::SendArgs),
+    /// Mail merge in a local web page: compose, check, test and send, with the same engine.
+    Ui(ui::UiArgs),
     /// Replay recorded SMTP transcripts against the current server core and show differences.
     Replay(replay::ReplayArgs),
     /// Manage accounts: add, passwd, del, list, alias.
@@ -58,6 +62,7 @@ fn main() -> std::process::ExitCode {
         Command::Serve(args) => serve::run(args),
         Command::Replay(args) => replay::run(args),
         Command::Send(args) => send::run(args),
+        Command::Ui(args) => ui::run(args),
         Command::User(args) => user::run(args),
     };
     match result {

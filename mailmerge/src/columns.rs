@@ -113,11 +113,14 @@ fn first_of(keys: &[String], wanted: &[&str]) -> Option<usize> {
 /// one already: lower case, each run of other characters as `_`, with a `_`
 /// in front of a leading digit.
 ///
-/// ```text
-/// "E-mail Address" -> e_mail_address     "First Name" -> first_name
-/// "Código Postal"  -> código_postal      "2nd line"   -> _2nd_line
 /// ```
-pub(crate) fn variable_name(header: &str) -> String {
+/// use mailmerge::variable_name;
+/// assert_eq!(variable_name("E-mail Address"), "e_mail_address");
+/// assert_eq!(variable_name("First Name"), "first_name");
+/// assert_eq!(variable_name("Código Postal"), "código_postal");
+/// assert_eq!(variable_name("2nd line"), "_2nd_line");
+/// ```
+pub fn variable_name(header: &str) -> String {
     let mut out = String::with_capacity(header.len());
     let mut gap = false;
     for c in header.trim().chars() {

@@ -37,6 +37,7 @@ mod recipients;
 mod template;
 
 pub use address::check_mailbox;
+pub use columns::variable_name;
 pub use error::MergeError;
 pub use message::content_type_for;
 pub use recipients::{ReadOptions, Recipients, Row, RowError, read_recipients};

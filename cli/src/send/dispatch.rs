@@ -37,6 +37,9 @@ pub(crate) struct Campaign {
     pub id_domain: String,
     /// Reads the files the template attaches.
     pub load: Loader,
+    /// Send every message to this address instead of its recipients (a test message to
+    /// oneself; the headers still name the row's recipients).
+    pub redirect: Option<String>,
     pub retries: u32,
     /// Hears every outcome and every line meant for the user.
     pub observer: Arc<dyn Observer>,
@@ -237,8 +240,15 @@ impl SendHandler {
         let from = parse_reverse_path(&format!("<{}>", r.from))
             .map_err(|_| format!("bad sender address {:?}", r.from))?
             .0;
-        let recipients = r
-            .recipients
+        let redirected;
+        let wanted = match &c.redirect {
+            Some(to) => {
+                redirected = [to.clone()];
+                &redirected[..]
+            }
+            None => &r.recipients[..],
+        };
+        let recipients = wanted
             .iter()
             .filter(|a| job.only.as_ref().is_none_or(|only| only.contains(a)))
             .map(|a| {

@@ -207,7 +207,7 @@ pub(crate) fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
     let columns = output_columns(&recipients);
     let mut report = Report::create(&results_path, &columns)?;
     for bad in &recipients.skipped {
-        report.record_skipped(bad);
+        report.record_skipped(bad, "");
     }
     let progress = Arc::new(Terminal(progress_bar(pending.len() as u64)));
     let campaign = Arc::new(Campaign {
@@ -216,6 +216,7 @@ pub(crate) fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
         from: args.from.clone(),
         id_domain: helo.clone(),
         load: Box::new(move |name: &str| std::fs::read(attach_dir.join(name))),
+        redirect: None,
         retries: args.retries,
         observer: progress.clone(),
         state: Mutex::new(State::new(

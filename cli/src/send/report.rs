@@ -178,9 +178,9 @@ impl Report {
         })
     }
 
-    /// Records a CSV row that could not be used.
-    pub(crate) fn record_skipped(&mut self, bad: &RowError) {
-        self.record(bad.line, "", Status::Skipped, &bad.reason, None);
+    /// Records a CSV row that could not be used (`email`: what its address column held).
+    pub(crate) fn record_skipped(&mut self, bad: &RowError, email: &str) {
+        self.record(bad.line, email, Status::Skipped, &bad.reason, None);
         self.failed_rows.push(FailedRow::of_skipped(bad));
     }
 

@@ -58,15 +58,44 @@ pub(crate) struct Security {
 }
 
 impl SecurityArgs {
+    /// The flags as the page sets them.
+    pub(crate) fn new(
+        tls: Option<TlsChoice>,
+        user: Option<String>,
+        ca_file: Option<PathBuf>,
+        insecure_skip_verify: bool,
+    ) -> SecurityArgs {
+        SecurityArgs {
+            tls,
+            user,
+            ca_file,
+            insecure_skip_verify,
+        }
+    }
+
     /// Checks the flags, reads the password and builds the TLS configuration for `host`.
     pub(crate) fn resolve(&self, host: &str) -> anyhow::Result<Security> {
+        let password = match &self.user {
+            Some(user) => Some(read_password(user)?),
+            None => None,
+        };
+        self.resolve_with(host, password)
+    }
+
+    /// [`resolve`](Self::resolve) with the password given (the page holds it).
+    pub(crate) fn resolve_with(
+        &self,
+        host: &str,
+        password: Option<String>,
+    ) -> anyhow::Result<Security> {
         let choice = self.tls;
         if self.user.is_some() && choice == Some(TlsChoice::None) {
             bail!("--user with --tls none: a password is never sent without TLS");
         }
-        let login = match &self.user {
-            Some(user) => Some(ClientLogin::new(user.clone(), read_password(user)?)),
-            None => None,
+        let login = match (&self.user, password) {
+            (Some(user), Some(password)) => Some(ClientLogin::new(user.clone(), password)),
+            (Some(user), None) => bail!("no password for {user}"),
+            (None, _) => None,
         };
         let starttls = match choice {
             Some(TlsChoice::Starttls) => StartTls::Required,
