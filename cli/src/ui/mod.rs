@@ -87,8 +87,14 @@ pub(crate) fn run(args: UiArgs) -> anyhow::Result<ExitCode> {
         addr
     };
     let url = format!("http://{shown}/?token={token}");
-    println!("buzon ui: open {url}");
-    println!("campaign folder: {}", dir.display());
+    // Printed even when nobody reads stdout any more (a closed pipe is not an error here).
+    {
+        use std::io::Write as _;
+        let mut out = std::io::stdout();
+        let _ = writeln!(out, "buzon ui: open {url}");
+        let _ = writeln!(out, "campaign folder: {}", dir.display());
+        let _ = out.flush();
+    }
     if args.open {
         open_browser(&url);
     }
