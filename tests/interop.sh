@@ -3,7 +3,8 @@
 # against `buzon serve`, plain and over TLS (STARTTLS and implicit TLS); real IMAP clients
 # (curl, mbsync, neomutt) against its IMAP listeners, and Dovecot on the same Maildir tree
 # (tests/interop_imap.sh); real news readers (slrn, tin, nntplib) against its NNTP listeners,
-# and its notice feed into a real INN (tests/interop_nntp.sh).
+# and its notice feed into a real INN (tests/interop_nntp.sh); the page of `buzon ui` in headless
+# Chromium (tests/interop_ui.sh).
 #
 #   tests/interop.sh                 build, then test both runtimes (smol and mio)
 #
@@ -11,11 +12,14 @@
 #   BUZON_BIN=PATH          use this binary instead of building one with cargo (the release
 #                           build, wherever cargo puts it: CARGO_TARGET_DIR is honoured)
 #   INTEROP_RUNTIMES="smol" runtimes to test (default "smol mio")
-#   INTEROP_CHECKS="nntp"   which groups of checks to run (default "smtp send tls auth imap nntp")
+#   INTEROP_CHECKS="nntp"   which groups of checks to run (default "smtp send tls auth imap nntp
+#                           ui"; ui runs under the first runtime only: the page does not change)
+#   INTEROP_ARTIFACTS=DIR   where the browser test's screenshots go (default target/interop-artifacts)
 #   INTEROP_KEEP=1          keep the temporary folder (storage, logs) for inspection
 #
 # Installs swaks, its TLS module (libnet-ssleay-perl), openssl, postfix (for smtp-source),
-# isync (mbsync), neomutt, dovecot-imapd, slrn, tin and inn2 with apt-get when they are missing; postfix is
+# isync (mbsync), neomutt, dovecot-imapd, slrn, tin, inn2 and chromium with apt-get when they are
+# missing, and playwright-core with npm; postfix is
 # preseeded to "No configuration" so no system MTA is set up or started. Needs root for that.
 # Every server is started on a free loopback port with its own temporary storage and is killed
 # when the script exits. Prints one PASS/FAIL line per check, then "N passed, M failed"; the
@@ -25,7 +29,7 @@ export PATH="$PATH:/usr/sbin:/sbin"
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 runtimes=${INTEROP_RUNTIMES:-smol mio}
-checks=" ${INTEROP_CHECKS:-smtp send tls auth imap nntp} "
+checks=" ${INTEROP_CHECKS:-smtp send tls auth imap nntp ui} "
 work=$(mktemp -d "${TMPDIR:-/tmp}/buzon-interop.XXXXXX")
 passed=0
 failed=0
@@ -71,6 +75,9 @@ have_tools() {
 # inn2's post-install script needs a domain in inn.conf, which a machine named without one
 # ("vm") does not give it: the install stops half way; set the domain and finish it.
 install_inn() {
+  # Its post-install script also runs newaliases, which stops without a main.cf, and postfix
+  # preseeded to "No configuration" writes none: an empty one means Postfix's defaults.
+  if [ -d /etc/postfix ] && [ ! -e /etc/postfix/main.cf ]; then : >/etc/postfix/main.cf; fi
   apt-get install -y -qq --no-install-recommends -o Dpkg::Options::=--force-confmiss inn2 \
     >>"$work/apt.log" 2>&1 || true
   if [ -f /etc/news/inn.conf ] && ! grep -q '^domain:' /etc/news/inn.conf; then
@@ -433,9 +440,13 @@ run_send() {
 source "$root/tests/interop_imap.sh"
 # shellcheck source=tests/interop_nntp.sh
 source "$root/tests/interop_nntp.sh"
+# shellcheck source=tests/interop_ui.sh
+source "$root/tests/interop_ui.sh"
 
 install_tools
+if [[ $checks == *" ui "* ]]; then install_ui_tools; fi
 build_buzon
+first_rt=${runtimes%% *}
 for rt in $runtimes; do
   if [[ $checks == *" smtp "* ]]; then run_runtime "$rt"; fi
   if [[ $checks == *" send "* ]]; then run_send "$rt"; fi
@@ -443,6 +454,7 @@ for rt in $runtimes; do
   if [[ $checks == *" auth "* ]]; then run_auth "$rt"; fi
   if [[ $checks == *" imap "* ]]; then run_imap "$rt"; fi
   if [[ $checks == *" nntp "* ]]; then run_nntp "$rt"; fi
+  if [[ $checks == *" ui "* && $rt == "$first_rt" ]]; then run_ui "$rt"; fi
 done
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]
