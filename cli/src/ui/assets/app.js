@@ -41,7 +41,7 @@ function el(tag, attrs = {}, ...children) {
     else node.setAttribute(name, value === true ? '' : String(value));
   }
   // Strings become text nodes: nothing from the server is ever parsed as HTML.
-  node.append(...children.flat().filter((c) => c !== null && c !== undefined && c !== false));
+  fill(node, children);
   return node;
 }
 
@@ -49,6 +49,11 @@ function formatSize(bytes) {
   if (bytes < 1024) return `${bytes} bytes`;
   if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} KB`;
   return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
+}
+
+/** Replaces a node's children; null entries (parts left out) are skipped. */
+function fill(node, ...children) {
+  node.replaceChildren(...children.flat(Infinity).filter((c) => c !== null && c !== undefined && c !== false));
 }
 
 /** One "term: value" pair of a <dl class="facts">. */
@@ -248,6 +253,8 @@ function onBoundEdit(input, section, key, kind, now) {
   input.removeAttribute('aria-invalid');
   clearError(box, input.id);
   const value = kind === 'bool' ? input.checked : kind === 'int' ? Number(input.value) : input.value;
+  // `change` after typing usually repeats what the debounced save already sent.
+  if (!isPending(section, key) && state && state.settings[section][key] === value) return;
   queueSetting(section, key, value, box);
   if (now) flushSettings();
   else scheduleSave();
@@ -333,11 +340,7 @@ const refreshState = () => callState('GET', 'api/state');
 // ---------- 1. server ----------
 
 const STEP_WORDS = {
-  connect: 'Connect',
-  greeting: 'Greeting',
-  ehlo: 'Introduction (EHLO)',
-  tls: 'Encryption (TLS)',
-  login: 'Log in',
+  connect: 'Connect', greeting: 'Greeting', ehlo: 'Introduction (EHLO)', tls: 'Encryption (TLS)', login: 'Log in',
 };
 
 function renderServerTest(answer) {
@@ -370,12 +373,8 @@ function bindServer() {
   const button = $('server-test');
   button.addEventListener('click', () => action(button, $('server-error'), async () => {
     $('server-test-result').replaceChildren(el('p', { class: 'help' }, 'Connecting…'));
-    try {
-      renderServerTest(await api('POST', 'api/server/test'));
-    } catch (err) {
-      $('server-test-result').replaceChildren();
-      throw err;
-    }
+    const answer = await api('POST', 'api/server/test').finally(() => $('server-test-result').replaceChildren());
+    renderServerTest(answer);
   }));
 }
 
@@ -407,7 +406,7 @@ function renderRecipientsSummary(r) {
   const warnings = r.warnings.length
     ? el('ul', { class: 'warning' }, r.warnings.map((w) => el('li', {}, `⚠ ${w}`)))
     : null;
-  box.replaceChildren(el('dl', { class: 'facts' },
+  fill(box, el('dl', { class: 'facts' },
     fact('File', r.file),
     fact('Rows', String(r.total)),
     fact('Columns', r.columns.join(', ')),
@@ -452,9 +451,7 @@ function bindRecipients() {
     await callState('POST', 'api/recipients/path', { path: $('csv-path').value.trim() });
   });
   load.addEventListener('click', loadPath);
-  $('csv-path').addEventListener('keydown', (e) => {
-    if (e.key === 'Enter') loadPath();
-  });
+  $('csv-path').addEventListener('keydown', (e) => e.key === 'Enter' && loadPath());
 }
 
 // ---------- 3. message ----------
@@ -664,9 +661,7 @@ function bindCheck() {
     }
   });
   preview.addEventListener('click', run);
-  $('preview-row').addEventListener('keydown', (e) => {
-    if (e.key === 'Enter') run();
-  });
+  $('preview-row').addEventListener('keydown', (e) => e.key === 'Enter' && run());
   $('preview-raw-toggle').addEventListener('click', () => {
     showRaw($('preview-raw-toggle').getAttribute('aria-pressed') !== 'true');
   });
@@ -681,7 +676,7 @@ function renderTestSend(answer) {
     : [el('p', { class: 'bad' }, `✘ Not sent to ${answer.to} ${where}.`),
       answer.meaning ? el('p', {}, answer.meaning) : null];
   parts.push(el('p', { class: 'help' }, "The server's reply: ", el('code', {}, answer.reply)));
-  $('test-result').replaceChildren(...parts);
+  fill($('test-result'), parts);
 }
 
 function bindTest() {
