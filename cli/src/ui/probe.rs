@@ -52,6 +52,36 @@ fn step(name: &str, ok: bool, detail: impl Into<String>) -> Value {
 }
 
 /// The answer of `POST /api/server/test`.
+/// What a failed TLS handshake means, and what to change: a certificate this machine does not
+/// trust is the common case (a test server's own certificate); anything else on an implicit-TLS
+/// port usually means the port speaks plain SMTP first.
+fn tls_advice(e: &std::io::Error, implicit: bool) -> String {
+    let text = e.to_string();
+    if text.contains("certificate") {
+        let why = if text.contains("UnknownIssuer") {
+            "it is signed by no authority this machine trusts, as a test server's own certificate is"
+        } else if text.contains("NotValidForName") {
+            "it was issued for another name than the host given here"
+        } else if text.contains("Expired") {
+            "it has expired"
+        } else {
+            "it does not pass the check"
+        };
+        format!(
+            "the TLS handshake failed: the server's certificate is not trusted: {why} ({text}). \
+             For a provider's server, check the host name. For your own test server, tick \
+             \"Skip the certificate check\", or start buzon ui with --ca-file and its certificate."
+        )
+    } else if implicit {
+        format!(
+            "the TLS handshake failed: {text}. This port does not seem to speak TLS from the \
+             first byte: try STARTTLS (usually port 587)."
+        )
+    } else {
+        format!("the TLS handshake failed: {text}")
+    }
+}
+
 pub(crate) fn test_connection(
     settings: &Settings,
     password: &Password,
@@ -113,11 +143,7 @@ pub(crate) fn test_connection(
         Err(e) => (Probe::default(), Some(e)),
     };
 
-    let tls_failed = |e: &std::io::Error| {
-        format!(
-            "the TLS handshake failed: {e} (a certificate that is not trusted, or a port that does not speak TLS from the first byte)"
-        )
-    };
+    let tls_failed = |e: &std::io::Error| tls_advice(e, implicit);
     if implicit && probe.greeting.is_none() {
         let detail = error.as_ref().map_or("no TLS".into(), tls_failed);
         steps.push(step("tls", false, detail));

@@ -282,6 +282,9 @@ function bindSettings() {
   $('msg-html-enabled').addEventListener('input', () => {
     $('msg-html-wrap').hidden = !$('msg-html-enabled').checked;
   });
+  $('server-insecure').addEventListener('input', () => {
+    $('server-insecure-warning').hidden = !$('server-insecure').checked;
+  });
 }
 
 /** Puts the saved settings into the fields, except one being edited or not saved yet. */
@@ -294,6 +297,8 @@ function renderSettings(settings) {
     else input.value = value ?? '';
   }
   $('msg-html-wrap').hidden = !$('msg-html-enabled').checked;
+  // The warning matters once the check is off; shown always, it would be read as noise.
+  $('server-insecure-warning').hidden = !$('server-insecure').checked;
   const held = settings.server.password_set;
   $('server-password-note').textContent = held
     ? 'A password is held for this session, in memory only, never saved. Type a new one to replace it.'
@@ -581,9 +586,11 @@ function renderCheck(answer) {
       el('strong', {}, '✘ The message cannot be used: '), answer.template_error,
       el('p', {}, 'Every row would fail until this is fixed.')));
   }
-  parts.push(el('p', { class: answer.ok ? 'ok' : 'bad' }, answer.ok
-    ? `✔ Every row is ready: ${answer.rows_ok} messages.`
-    : `${answer.rows_ok} rows ready, ${checkProblems.size} with problems.`));
+  if (!answer.template_error || checkProblems.size) {
+    parts.push(el('p', { class: answer.ok ? 'ok' : 'bad' }, answer.ok
+      ? `✔ Every row is ready: ${answer.rows_ok} messages.`
+      : `${answer.rows_ok} rows ready, ${checkProblems.size} with problems: fix them in the CSV and choose it again, or send without them (they go to the failed rows).`));
+  }
   parts.push(el('p', { class: 'help' }, `Largest message the server takes: ${formatSize(answer.size_limit)}.`));
   if (answer.problems.length) parts.push(problemsTable(answer.problems));
   $('check-result').replaceChildren(...parts);
@@ -698,7 +705,7 @@ const STATE_WORDS = {
   paused: 'Paused.',
   stopping: 'Stopping: the messages on their way are finishing…',
   stopped: 'Stopped.',
-  done: 'Done: every row has an outcome.',
+  done: 'Done.',
   interrupted: 'Interrupted.',
 };
 
