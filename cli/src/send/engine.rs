@@ -86,9 +86,11 @@ pub(crate) enum Ended {
     Finished,
     /// [`Control::stop`] was called; some rows may be left.
     Stopped,
-    /// Every connection would fare the same (a refused login, no TLS where it is required, no
-    /// connection at all): the run stopped with this reason, the rows left unsent.
+    /// Every connection would fare the same (a refused login, no TLS where it is required): the
+    /// run stopped with this reason, the rows left unsent.
     Unusable(String),
+    /// No connection could be made, after the retries: the run stopped with this reason.
+    Unreachable(String),
 }
 
 /// Runs `campaign` until it ends; the journal is synced before returning.
@@ -137,7 +139,7 @@ fn rounds(campaign: &Arc<Campaign>, plan: &Plan, control: &Control) -> anyhow::R
             failed_connects += 1;
             let e = last_error.expect("no connection means an error");
             if failed_connects > plan.retries {
-                return Ok(Ended::Unusable(format!(
+                return Ok(Ended::Unreachable(format!(
                     "cannot connect to {}: {e}",
                     plan.server_name
                 )));

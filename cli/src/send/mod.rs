@@ -252,7 +252,7 @@ pub(crate) fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
     let ended = engine::run(&campaign, &plan, &control);
     progress.0.finish_and_clear();
     match ended? {
-        Ended::Unusable(why) if why.starts_with("cannot connect") => bail!("{why}"),
+        Ended::Unreachable(why) => bail!("{why}"),
         Ended::Unusable(why) => bail!("{why}; nothing was sent"),
         Ended::Finished | Ended::Stopped => {}
     }

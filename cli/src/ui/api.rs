@@ -25,12 +25,31 @@ pub(crate) struct App {
     pub hub: Arc<Hub>,
     pub settings: Mutex<Settings>,
     pub password: Mutex<Password>,
+    /// The recipients file as read, kept so that each state call does not read and parse it
+    /// again; replaced with the file.
+    pub recipients: Mutex<Option<Arc<Loaded>>>,
     /// The SIZE the server offered at the last connection test.
     pub size_limit: Mutex<Option<u64>>,
     pub options: Options,
     pub token: String,
     /// Where the page is served (for the Host check).
     pub addr: SocketAddr,
+}
+
+/// A recipients file, read and parsed once.
+pub(crate) struct Loaded {
+    pub recipients: mailmerge::Recipients,
+    /// Its state object (`recipients` in `GET /api/state`).
+    pub json: Value,
+}
+
+impl Loaded {
+    /// Parses the CSV bytes of the file the user named `name`.
+    pub(crate) fn parse(bytes: &[u8], name: &str) -> Result<Loaded, String> {
+        let recipients = lint::read_csv(bytes)?;
+        let json = lint::recipients_json(name, &recipients, &Default::default());
+        Ok(Loaded { recipients, json })
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -47,18 +66,15 @@ impl App {
     }
 
     /// The recipients as uploaded, if any and readable.
-    fn recipients(&self) -> Option<(mailmerge::Recipients, String)> {
-        let (bytes, name) = self.ws.csv().ok()??;
-        Some((lint::read_csv(&bytes).ok()?, name))
+    fn recipients(&self) -> Option<Arc<Loaded>> {
+        lock(&self.recipients).clone()
     }
 
     /// The whole state the page renders from.
     fn state(&self) -> Value {
         let mut settings = serde_json::to_value(self.settings()).unwrap_or_default();
         settings["server"]["password_set"] = json!(self.password().is_set());
-        let recipients = self
-            .recipients()
-            .map(|(r, name)| lint::recipients_json(&name, &r, &Default::default()));
+        let recipients = self.recipients().map(|l| l.json.clone());
         let attachments: Vec<Value> = self
             .ws
             .attachments()
@@ -231,8 +247,8 @@ pub(crate) async fn route(app: Arc<App>, req: Request<Incoming>) -> Response<Bod
         }
         ("GET", "/api/failed.csv") => {
             off_loop(&app, |app| {
-                let recipients = app.recipients().map(|(r, _)| r);
-                match runner::failed_csv(&app.hub, recipients.as_ref()) {
+                let loaded = app.recipients();
+                match runner::failed_csv(&app.hub, loaded.as_ref().map(|l| &l.recipients)) {
                     Ok(bytes) => download(bytes, "failed-rows.csv"),
                     Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, &format!("{e:#}"), None),
                 }
@@ -295,8 +311,13 @@ fn put_recipients(app: &App, bytes: &[u8], name: &str) -> Response<Body> {
             None,
         );
     }
-    let recipients = match lint::read_csv(bytes) {
-        Ok(r) => r,
+    let name = std::path::Path::new(name)
+        .file_name()
+        .map_or("recipients.csv".into(), |n| {
+            n.to_string_lossy().into_owned()
+        });
+    let loaded = match Loaded::parse(bytes, &name) {
+        Ok(l) => l,
         Err(why) => {
             return error(
                 StatusCode::UNPROCESSABLE_ENTITY,
@@ -307,16 +328,12 @@ fn put_recipients(app: &App, bytes: &[u8], name: &str) -> Response<Body> {
             );
         }
     };
-    let name = std::path::Path::new(name)
-        .file_name()
-        .map_or("recipients.csv".into(), |n| {
-            n.to_string_lossy().into_owned()
-        });
     if let Err(e) = app.ws.replace_csv(bytes, &name) {
         return error(StatusCode::INTERNAL_SERVER_ERROR, &format!("{e:#}"), None);
     }
-    app.hub
-        .reset(recipients.rows.len() + recipients.skipped.len());
+    let r = &loaded.recipients;
+    app.hub.reset(r.rows.len() + r.skipped.len());
+    *lock(&app.recipients) = Some(Arc::new(loaded));
     ok_state(app)
 }
 
@@ -343,7 +360,7 @@ fn recipients_from_path(app: &App, path: &str) -> Response<Body> {
 }
 
 fn check(app: &App) -> Response<Body> {
-    let Some((r, _)) = app.recipients() else {
+    let Some(loaded) = app.recipients() else {
         return error(
             StatusCode::UNPROCESSABLE_ENTITY,
             "no recipients yet",
@@ -351,12 +368,17 @@ fn check(app: &App) -> Response<Body> {
         );
     };
     let limit = lock(&app.size_limit).unwrap_or(lint::DEFAULT_SIZE_LIMIT);
-    let c = lint::check(&app.settings(), &r, &app.ws.attachments_dir(), limit);
+    let c = lint::check(
+        &app.settings(),
+        &loaded.recipients,
+        &app.ws.attachments_dir(),
+        limit,
+    );
     json_response(StatusCode::OK, &c.to_json())
 }
 
 fn preview(app: &App, n: usize) -> Response<Body> {
-    let Some((r, _)) = app.recipients() else {
+    let Some(loaded) = app.recipients() else {
         return error(
             StatusCode::UNPROCESSABLE_ENTITY,
             "no recipients yet",
@@ -364,7 +386,8 @@ fn preview(app: &App, n: usize) -> Response<Body> {
         );
     };
     let load = lint::attachment_loader(app.ws.attachments_dir());
-    match lint::preview(&app.settings(), &r, n, &load, &app.options.helo) {
+    let r = &loaded.recipients;
+    match lint::preview(&app.settings(), r, n, &load, &app.options.helo) {
         Ok(v) => json_response(StatusCode::OK, &v),
         Err(why) => error(StatusCode::UNPROCESSABLE_ENTITY, &why, None),
     }

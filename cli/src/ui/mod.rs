@@ -57,8 +57,13 @@ pub(crate) fn run(args: UiArgs) -> anyhow::Result<ExitCode> {
     };
     let ws = Arc::new(workspace::Workspace::open(&dir)?);
     let settings = ws.settings()?;
-    let recipients = ws.csv()?.and_then(|(bytes, _)| lint::read_csv(&bytes).ok());
-    let hub = Arc::new(runner::Hub::load(&ws, recipients.as_ref()));
+    let loaded = ws
+        .csv()?
+        .and_then(|(bytes, name)| api::Loaded::parse(&bytes, &name).ok());
+    let hub = Arc::new(runner::Hub::load(
+        &ws,
+        loaded.as_ref().map(|l| &l.recipients),
+    ));
     let listener = TcpListener::bind(args.listen).with_context(|| {
         format!(
             "cannot listen on {} (another buzon ui? give --listen 127.0.0.1:0 for any free port)",
@@ -72,6 +77,7 @@ pub(crate) fn run(args: UiArgs) -> anyhow::Result<ExitCode> {
         hub: hub.clone(),
         settings: Mutex::new(settings),
         password: Mutex::new(runner::Password::default()),
+        recipients: Mutex::new(loaded.map(Arc::new)),
         size_limit: Mutex::new(None),
         options: runner::Options {
             helo: args.helo.unwrap_or_else(crate::settings::system_hostname),

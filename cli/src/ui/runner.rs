@@ -83,9 +83,10 @@ struct Live {
     /// Rows in the CSV, usable or not.
     total: usize,
     message: Option<String>,
-    /// Latest outcome per row (line and address), in the order they came.
-    outcomes: Vec<Outcome>,
-    by_row: HashMap<(u64, String), usize>,
+    /// Latest outcome per row (line and address), by sequence number: the order they came.
+    outcomes: BTreeMap<u64, Outcome>,
+    /// Each row's latest outcome's sequence number.
+    by_row: HashMap<(u64, String), u64>,
     seq: u64,
     control: Option<Arc<Control>>,
 }
@@ -100,18 +101,17 @@ impl Live {
             status,
             reply: reply.to_owned(),
         };
-        // The latest outcome moves to the end, so `since` finds it.
-        if let Some(i) = self.by_row.remove(&(line, email.to_owned())) {
-            self.outcomes.remove(i);
-            for v in self.by_row.values_mut() {
-                if *v > i {
-                    *v -= 1;
-                }
-            }
+        // A row's new outcome replaces its old one and takes a new number, so `since` finds it.
+        if let Some(old) = self.by_row.insert((line, email.to_owned()), self.seq) {
+            self.outcomes.remove(&old);
         }
-        self.by_row
-            .insert((line, email.to_owned()), self.outcomes.len());
-        self.outcomes.push(outcome);
+        self.outcomes.insert(self.seq, outcome);
+    }
+
+    /// The latest outcome of the row at `line` for `email`.
+    fn latest(&self, line: u64, email: &str) -> Option<&Outcome> {
+        let seq = self.by_row.get(&(line, email.to_owned()))?;
+        self.outcomes.get(seq)
     }
 
     fn counts(&self) -> BTreeMap<&'static str, usize> {
@@ -126,7 +126,7 @@ impl Live {
         .into_iter()
         .map(|s| (s.as_str(), 0))
         .collect();
-        for o in &self.outcomes {
+        for o in self.outcomes.values() {
             *c.entry(o.status.as_str()).or_default() += 1;
         }
         c
@@ -136,7 +136,7 @@ impl Live {
     fn pending(&self) -> usize {
         let settled = self
             .outcomes
-            .iter()
+            .values()
             .filter(|o| o.status != Status::Deferred)
             .count();
         self.total.saturating_sub(settled)
@@ -154,7 +154,7 @@ impl Live {
             "seq": self.seq,
         });
         if with_results {
-            v["results"] = self.outcomes.iter().map(Outcome::to_json).collect();
+            v["results"] = self.outcomes.values().map(Outcome::to_json).collect();
         }
         v
     }
@@ -174,7 +174,7 @@ impl Hub {
             test: false,
             total: recipients.map_or(0, |r| r.rows.len() + r.skipped.len()),
             message: None,
-            outcomes: Vec::new(),
+            outcomes: BTreeMap::new(),
             by_row: HashMap::new(),
             seq: 0,
             control: None,
@@ -222,9 +222,8 @@ impl Hub {
         let live = self.lock();
         let new = live
             .outcomes
-            .iter()
-            .filter(|o| o.seq > since)
-            .map(Outcome::to_json)
+            .range(since.saturating_add(1)..)
+            .map(|(_, o)| o.to_json())
             .collect();
         (live.to_json(false), new, listener)
     }
@@ -445,16 +444,15 @@ pub(crate) fn start(
         test,
         total: entries.len(),
         message: None,
-        outcomes: Vec::new(),
+        outcomes: BTreeMap::new(),
         by_row: HashMap::new(),
         seq: 0,
         control: None,
     };
     reload_results(&mut earlier, &results_path);
     let settled = |live: &Live, e: &Entry| {
-        live.by_row
-            .get(&(e.line, e.email.clone()))
-            .is_some_and(|&i| live.outcomes[i].status != Status::Deferred)
+        live.latest(e.line, &e.email)
+            .is_some_and(|o| o.status != Status::Deferred)
     };
     let mut queue = VecDeque::new();
     for e in &entries {
@@ -555,7 +553,7 @@ pub(crate) fn start(
                         RunState::Paused,
                         Some(format!("Paused: {queued} row(s) wait. Resume sends them.")),
                     ),
-                    Ok(Ended::Unusable(why)) => (
+                    Ok(Ended::Unusable(why) | Ended::Unreachable(why)) => (
                         RunState::Stopped,
                         Some(format!("The server cannot be used: {why}. Nothing more was sent; fix it in Server, then Resume.")),
                     ),
@@ -573,7 +571,7 @@ pub(crate) fn start(
                         l.pending()
                     ));
                 } else {
-                    l.message = Some("Finished: every row has its outcome.".into());
+                    l.message = Some(finished_words(&l.counts()));
                 }
                 l.control = None;
                 if !l.test {
@@ -588,6 +586,23 @@ pub(crate) fn start(
         .context("cannot start the sending thread")
         .map_err(|e| (500, format!("{e:#}")))?;
     Ok(())
+}
+
+/// What a finished run says: all sent, or how many rows to fix and where they are.
+fn finished_words(counts: &BTreeMap<&'static str, usize>) -> String {
+    let not_sent: usize = ["failed", "invalid", "skipped", "partial"]
+        .iter()
+        .filter_map(|k| counts.get(k))
+        .sum();
+    if not_sent == 0 {
+        "Finished: every message was sent.".into()
+    } else {
+        format!(
+            "Finished. {not_sent} row(s) did not reach everyone: their reasons are in the table. \
+             \"Download the rows to send again\" gives them as a CSV: fix it, choose it as the \
+             recipients, and send."
+        )
+    }
 }
 
 /// Sends row `n` to `to` only, through the configured server (or test mode's); the answer of
@@ -682,7 +697,7 @@ pub(crate) fn test_send(
             let meaning = super::words::meaning(status, &reply);
             json!({"ok": false, "to": to, "reply": reply, "meaning": meaning, "server": server})
         }
-        (Ok(Ended::Unusable(why)), None) => {
+        (Ok(Ended::Unusable(why) | Ended::Unreachable(why)), None) => {
             json!({"ok": false, "to": to, "reply": why, "meaning": super::words::unusable(&why), "server": server})
         }
         (Ok(_), None) => {
@@ -717,10 +732,7 @@ pub(crate) fn failed_csv(hub: &Hub, recipients: Option<&Recipients>) -> anyhow::
     let live = hub.lock();
     let mut rows = Vec::new();
     for e in &entries {
-        let latest = live
-            .by_row
-            .get(&(e.line, e.email.clone()))
-            .map(|&i| &live.outcomes[i]);
+        let latest = live.latest(e.line, &e.email);
         let reason = match latest {
             // A repeated address is not a row to fix: sending it again would send twice.
             Some(o) if o.status.needs_fixing() && lint::duplicate_of(e).is_none() => {
