@@ -31,7 +31,8 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         &settings.storage,
         StoreOptions::new()
             .hostname(settings.hostname.clone())
-            .fsync(settings.fsync),
+            .fsync(settings.fsync)
+            .group_commit(settings.commit == crate::settings::Commit::Group),
     )
     .with_context(|| format!("storage folder {}", settings.storage.display()))?;
     let cleaned = store
@@ -361,6 +362,10 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             watch_signals(move || trigger.trigger(), reload)?;
             servers.run().context("mio runtime")?;
         }
+    }
+    // Every delivery into its Maildir for good, so the next start has nothing to replay.
+    if let Err(e) = store.checkpoint() {
+        tracing::warn!(error = %e, "spool checkpoint at shutdown failed; the next start replays it");
     }
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)

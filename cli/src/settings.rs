@@ -19,6 +19,17 @@ pub(crate) enum Runtime {
     Mio,
 }
 
+/// How deliveries reach the disk (with fsync on).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub(crate) enum Commit {
+    /// Concurrent messages share one flush of the intake spool (group commit).
+    #[default]
+    Group,
+    /// Each message is flushed on its own (file, then new/): the Maildir protocol as written.
+    PerMessage,
+}
+
 /// `buzon serve` flags. Every one can also be set in the `--config` file; flags win.
 #[derive(Debug, Args, Default)]
 pub(crate) struct ServeArgs {
@@ -73,6 +84,9 @@ pub(crate) struct ServeArgs {
     /// Most simultaneous connections from one address; more get 421 4.7.0 [default: 100].
     #[arg(long, value_name = "N")]
     pub max_connections_per_ip: Option<usize>,
+    /// How a message is made durable before its 250 [default: group]
+    #[arg(long, value_enum, value_name = "MODE")]
+    pub commit: Option<Commit>,
     /// UNSAFE: do not fsync deliveries (mail acknowledged may be lost in a crash).
     #[arg(long)]
     pub unsafe_no_fsync: bool,
@@ -203,6 +217,7 @@ struct FileSettings {
     max_connections: Option<usize>,
     max_connections_per_ip: Option<usize>,
     unsafe_no_fsync: Option<bool>,
+    commit: Option<Commit>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
     tls_port: Option<u16>,
@@ -234,6 +249,7 @@ pub(crate) struct Settings {
     pub max_connections: usize,
     pub max_connections_per_ip: usize,
     pub fsync: bool,
+    pub commit: Commit,
     pub smtp: smtp_core::ServerConfig,
     /// The certificate and key files, when TLS is on.
     pub tls: Option<(PathBuf, PathBuf)>,
@@ -421,6 +437,7 @@ impl Settings {
                 .unwrap_or(100)
                 .max(1),
             fsync: !(args.unsafe_no_fsync || file.unsafe_no_fsync.unwrap_or(false)),
+            commit: args.commit.or(file.commit).unwrap_or_default(),
             smtp,
             tls,
             tls_port,

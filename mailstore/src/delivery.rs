@@ -57,6 +57,8 @@ pub struct Delivery {
     /// `None` once handed to `commit`.
     file: Option<BufWriter<File>>,
     size: u64,
+    /// The CRC-32 of what was written, for the spool's record (with group commit only).
+    crc: Option<crc32fast::Hasher>,
     /// A write failed: the file is incomplete and must never be linked.
     poisoned: bool,
     /// The tmp file is gone or no longer ours to remove.
@@ -113,7 +115,9 @@ impl Delivery {
                 Err(e) => return Err(StoreError::io(FsOp::CreateFile, path, e)),
             }
         };
+        let crc = store.spool.is_some().then(crc32fast::Hasher::new);
         Ok(Delivery {
+            crc,
             store,
             dirs,
             mailboxes,
@@ -144,6 +148,9 @@ impl Delivery {
         match result {
             Ok(()) => {
                 self.size += chunk.len() as u64;
+                if let Some(crc) = &mut self.crc {
+                    crc.update(chunk);
+                }
                 Ok(())
             }
             Err(e) => {
@@ -187,6 +194,9 @@ impl Delivery {
         let file = file
             .into_inner()
             .map_err(|e| StoreError::io(FsOp::Write, &tmp, e.into_error()))?;
+        if let (Some(spool), Some(crc)) = (&store.spool, self.crc.take()) {
+            return self.commit_through_spool(spool, &file, crc.finalize());
+        }
         if store.fsync() {
             // The data must be on disk before any name in new/ points at it,
             // or a crash could leave a truncated message in the mailbox.
@@ -225,6 +235,77 @@ impl Delivery {
         Ok(Delivered {
             name,
             paths: placed,
+            size: self.size,
+        })
+    }
+
+    /// [`commit`](Self::commit) with group commit: the message is durable once its spool
+    /// record is; the links into `new/` follow, and the checkpoint makes them durable.
+    fn commit_through_spool(
+        mut self,
+        spool: &crate::spool::Spool,
+        file: &File,
+        crc: u32,
+    ) -> Result<Delivered, StoreError> {
+        let store = Arc::clone(&self.store);
+        let name = name::with_size(&self.base, self.size);
+        let ticket = spool.append(&store, &name, &self.dirs, file, self.size, crc)?;
+        // On an error the ticket is dropped (the delivery counts as failed) and Drop removes
+        // the tmp file: nothing reaches new/.
+        ticket.wait_durable(&store)?;
+
+        // Durable: from here on this is a delivery, whatever the links do. A link that fails
+        // is tried again by the checkpoint (and, after a crash, by the replay).
+        self.finished = true;
+        let mut paths = Vec::with_capacity(self.dirs.len());
+        let mut linked = Vec::with_capacity(self.dirs.len());
+        let mut missing = Vec::new();
+        for (dir, mailbox) in self.dirs.iter().zip(&self.mailboxes) {
+            let target = dir.join("new").join(&name);
+            let mut result = self.place(dir, &target);
+            if result.is_err() {
+                // The mailbox may have been removed under us: made again, once.
+                store.forget(std::slice::from_ref(dir));
+                result = store
+                    .ensure_mailbox(mailbox)
+                    .and_then(|_| self.place(dir, &target));
+            }
+            match result {
+                Ok(()) => linked.push((dir.clone(), mailbox.clone(), target.clone())),
+                Err(e) => {
+                    tracing::warn!(error = %e, "durable in the spool, not yet in new/: the checkpoint tries again");
+                    missing.push((dir.clone(), mailbox.clone(), target.clone()));
+                }
+            }
+            paths.push(target);
+        }
+        let touched: Vec<PathBuf> = linked.iter().map(|(d, ..)| d.clone()).collect();
+        let unplaced = if missing.is_empty() {
+            if let Err(e) = store.run(FsOp::Remove, &self.tmp_path, || {
+                fs::remove_file(&self.tmp_path)
+            }) {
+                tracing::warn!(error = %e, "delivered, but the tmp/ name stays");
+            }
+            None
+        } else {
+            Some(crate::spool::Unplaced {
+                tmp: self.tmp_path.clone(),
+                targets: missing,
+                size: self.size,
+            })
+        };
+        ticket.finish(unplaced, &touched);
+        tracing::debug!(%name, size = self.size, mailboxes = linked.len(), "delivered (spool)");
+        for (_, mailbox, path) in &linked {
+            store.watchers.notify(&NewMail {
+                mailbox: mailbox.clone(),
+                path: path.clone(),
+                size: self.size,
+            });
+        }
+        Ok(Delivered {
+            name,
+            paths,
             size: self.size,
         })
     }

@@ -21,6 +21,15 @@ pub enum StoreError {
         /// What the file system said.
         source: io::Error,
     },
+    /// Another process holds this store's intake spool (another `buzon serve` on the same
+    /// storage folder?): two would replay and remove each other's records.
+    #[error("the spool {path} is in use by another process: {source}")]
+    SpoolBusy {
+        /// The spool folder.
+        path: PathBuf,
+        /// What `flock` said.
+        source: io::Error,
+    },
     /// A domain or local part that cannot safely name a directory.
     #[error("invalid mailbox {part} {value:?}: {reason}")]
     InvalidMailbox {

@@ -42,6 +42,7 @@ mod group_sync;
 mod index;
 mod mailbox;
 mod name;
+mod spool;
 mod watch;
 
 use std::collections::BTreeSet;
@@ -77,17 +78,62 @@ pub use watch::{NewMail, Watch};
 pub struct StoreOptions {
     hostname: Option<String>,
     fsync: bool,
+    group_commit: bool,
+    checkpoint_after: Duration,
     fault_hook: Option<Arc<dyn FaultHook>>,
 }
 
 impl StoreOptions {
-    /// Defaults: the system host name, `fsync` on, no fault hook.
+    /// Defaults: the system host name, `fsync` on, each delivery with its own flushes, no
+    /// fault hook.
     pub fn new() -> Self {
         StoreOptions {
             hostname: None,
             fsync: true,
+            group_commit: false,
+            checkpoint_after: Duration::from_secs(1),
             fault_hook: None,
         }
+    }
+
+    /// Whether concurrent deliveries share their flushes through the intake spool (default
+    /// `false`; without `fsync` there is nothing to share, and this is ignored).
+    ///
+    /// A delivery then appends its message to the spool (`<root>/.spool/`), and
+    /// [`Delivery::commit`] returns once one `fdatasync` of the spool, shared with every
+    /// delivery that appended meanwhile, has made it durable; the message is linked into
+    /// `new/` right after, and a background checkpoint makes the Maildir copies durable
+    /// before the spool forgets it. Opening replays what a crash left in the spool. One
+    /// process at a time may use a store's spool (an exclusive lock), so only the server
+    /// should ask for it.
+    ///
+    /// ```
+    /// use mailstore::{MailStore, Mailbox, StoreOptions};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let store = MailStore::open_with(dir.path(), StoreOptions::new().group_commit(true))?;
+    /// let alice = Mailbox::new("example.com", "alice")?;
+    /// let mut d = store.begin(std::slice::from_ref(&alice))?;
+    /// d.write_all(b"Subject: hi\r\n\r\nHello.\r\n")?;
+    /// let delivered = d.commit()?; // durable: in the spool, and linked into new/
+    /// assert!(delivered.paths()[0].exists());
+    ///
+    /// // A second process cannot take the same spool.
+    /// let again = MailStore::open_with(dir.path(), StoreOptions::new().group_commit(true));
+    /// assert!(again.is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn group_commit(mut self, on: bool) -> Self {
+        self.group_commit = on;
+        self
+    }
+
+    /// With group commit, how long a delivery may stay in the spool before a background
+    /// checkpoint (default 1 s). Longer means fewer file system syncs and a longer replay
+    /// after a crash; tests use a long one to look at the spool.
+    pub fn checkpoint_after(mut self, after: Duration) -> Self {
+        self.checkpoint_after = after;
+        self
     }
 
     /// The host name written into file names (the Maildir spec's uniqueness
@@ -127,6 +173,7 @@ impl fmt::Debug for StoreOptions {
         f.debug_struct("StoreOptions")
             .field("hostname", &self.hostname)
             .field("fsync", &self.fsync)
+            .field("group_commit", &self.group_commit)
             .field("fault_hook", &self.fault_hook.is_some())
             .finish()
     }
@@ -173,7 +220,7 @@ impl MailStore {
         // store under our feet.
         let root = std::path::absolute(given).map_err(unusable)?;
         let hostname = options.hostname.unwrap_or_else(name::default_hostname);
-        let inner = Inner {
+        let mut inner = Inner {
             root,
             host: name::escape_host(&hostname),
             fsync: options.fsync,
@@ -182,6 +229,8 @@ impl MailStore {
             dir_syncs: group_sync::DirSyncs::default(),
             watchers: watch::Watchers::default(),
             folders: index::Registry::default(),
+            spool: None,
+            spool_lock: None,
         };
         inner
             .hooked(FsOp::CreateDir, &inner.root, || {
@@ -199,10 +248,37 @@ impl MailStore {
         inner
             .hooked(FsOp::Remove, &probe, || fs::remove_file(&probe))
             .map_err(unusable)?;
+        if options.group_commit && inner.fsync {
+            let (lock, recovered) = spool::recover(&inner)?;
+            inner.spool_lock = Some(lock);
+            inner.spool = Some(Arc::new(spool::Spool::open(
+                &inner,
+                recovered.next_id,
+                options.checkpoint_after,
+            )?));
+        }
         tracing::debug!(root = %inner.root.display(), fsync = inner.fsync, "mail store opened");
-        Ok(MailStore {
-            inner: Arc::new(inner),
-        })
+        let inner = Arc::new(inner);
+        if let Some(spool) = &inner.spool {
+            spool::Spool::start_checkpoints(spool, &inner);
+        }
+        Ok(MailStore { inner })
+    }
+
+    /// Whether deliveries share flushes through the intake spool (see
+    /// [`StoreOptions::group_commit`]).
+    pub fn is_group_commit(&self) -> bool {
+        self.inner.spool.is_some()
+    }
+
+    /// Makes every delivery committed so far durable in its Maildir and empties the intake
+    /// spool (it runs on its own every second, and before any message is removed or moved).
+    /// Nothing to do without group commit. For a clean shutdown, and for tests.
+    pub fn checkpoint(&self) -> Result<(), StoreError> {
+        match &self.inner.spool {
+            Some(spool) => spool.checkpoint(&self.inner),
+            None => Ok(()),
+        }
     }
 
     /// The absolute root directory.
@@ -407,6 +483,11 @@ pub(crate) struct Inner {
     pub(crate) watchers: watch::Watchers,
     /// Open IMAP folders and their watchers.
     pub(crate) folders: index::Registry,
+    /// Group commit (see [`StoreOptions::group_commit`]).
+    pub(crate) spool: Option<Arc<spool::Spool>>,
+    /// Held (an exclusive `flock`) while the spool is in use: a second server on the same
+    /// store would otherwise replay, or remove, the first one's segments.
+    spool_lock: Option<File>,
 }
 
 impl fmt::Debug for Inner {
@@ -453,11 +534,21 @@ impl Inner {
         self.fsync
     }
 
+    /// Before a message leaves a mailbox (expunged, moved): the spool must not hold it any
+    /// more, or a replay after a crash would deliver it again.
+    pub(crate) fn settle(&self) -> Result<(), StoreError> {
+        match &self.spool {
+            Some(spool) => spool.settle(self),
+            None => Ok(()),
+        }
+    }
+
     /// Creates a new file, never replacing an existing one. Mail is private:
     /// owner-only permissions (the umask may only remove more).
     pub(crate) fn create_new_raw(&self, path: &Path) -> io::Result<File> {
         let mut opts = fs::OpenOptions::new();
-        opts.write(true).create_new(true);
+        // Readable too: the spool copies a message from its file.
+        opts.read(true).write(true).create_new(true);
         #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
         opts.open(path)

@@ -497,6 +497,10 @@ impl Folder {
         to: &Folder,
         moving: bool,
     ) -> Result<Vec<(u32, u32)>, StoreError> {
+        if moving {
+            // Moved away, a message the spool still holds would come back on a replay.
+            self.inner().settle()?;
+        }
         if Arc::ptr_eq(&self.shared, &to.shared) && !moving {
             // COPY into the same folder: read the sources first, then append copies.
             let files: Vec<(u32, PathBuf, Flags, SystemTime)> = {
@@ -656,6 +660,8 @@ impl Folder {
         if uids.is_empty() {
             return Ok(());
         }
+        // Expunged, a message the spool still holds would come back on a replay.
+        self.inner().settle()?;
         {
             let mut idx = self.lock_index();
             self.locked(&mut idx, false, |idx, _| {
