@@ -24,6 +24,9 @@
 #   ~100 KiB, 20 % of the messages have two recipients. A client appends "<marker> <rcpts>" to
 #   its ack log (write, flush, fsync) only after the final 250 for that message. After a
 #   random 0.2-2 s the server gets SIGKILL; the clients exit on their connection errors.
+#   Every fourth round adds a power cut: the links into new/ that the spool still holds (not
+#   yet checkpointed, so not yet fsynced) are removed, and the next start, which must replay
+#   them, is itself SIGKILLed 0-80 ms in (during the replay or just after it).
 #   The server is then started again (its start-up removes tmp/ leftovers) and stopped with
 #   SIGTERM (must exit 0), and the checker reads every file of the storage:
 #     lost     an acknowledged marker missing from one of its recipients' new/ (any round)
@@ -295,6 +298,36 @@ print(f"acked={acked} stored={stored} unacked={unacked} lost={lost} dup={dup} "
 sys.exit(1 if lost or dup or partial or tmp or cur else 0)
 EOF
 
+cat >"$work/spooled.py" <<'EOF'
+# spooled.py STORAGE [unlink]: the intact records in STORAGE/.spool/*.log (format in
+# mailstore/src/spool.rs); prints "records=N files=M". With "unlink", removes each record's
+# file from its mailboxes' new/: the links a power cut could lose (they are not fsynced until
+# a checkpoint), so that the next start must replay them from the spool.
+import glob, os, struct, sys, zlib
+
+storage = sys.argv[1]
+unlink = len(sys.argv) > 2 and sys.argv[2] == "unlink"
+records = files = 0
+for seg in sorted(glob.glob(os.path.join(storage, ".spool", "*.log"))):
+    data = open(seg, "rb").read()
+    at = 0
+    while at + 24 <= len(data) and data[at:at + 4] == b"BZS1":
+        meta_len, body_len, meta_crc, body_crc = struct.unpack_from("<IQII", data, at + 4)
+        meta = data[at + 24:at + 24 + meta_len]
+        body = data[at + 24 + meta_len:at + 24 + meta_len + body_len]
+        if len(body) != body_len or zlib.crc32(meta) != meta_crc or zlib.crc32(body) != body_crc:
+            break
+        at += 24 + meta_len + body_len
+        records += 1
+        name, *dirs = meta.decode().split("\n")
+        for d in dirs:
+            p = os.path.join(storage, d, "new", name)
+            if unlink and os.path.exists(p):
+                os.remove(p)
+                files += 1
+print(f"records={records} files={files}")
+EOF
+
 cat >"$work/merge_check.py" <<'EOF'
 # merge_check.py STORAGE ROWS CONCURRENCY SNAPSHOT...: each SNAPSHOT is the journal right
 # after a kill.
@@ -397,6 +430,22 @@ crash_rounds() {
     touch "$dir/acks/r$r-s1.log"
     # Deliveries the kill cut short (mid-DATA or before the link into new/).
     left=$(find "$storage" -mindepth 4 -maxdepth 4 -type f -path "$storage/*/*/tmp/*" | wc -l)
+    # Every fourth round, a power cut on top: the links not yet checkpointed are removed, so
+    # the start must replay them from the spool; and that start is itself SIGKILLed a random
+    # moment in, during the replay or just after it. The replay must be idempotent.
+    replay=""
+    if [ $((r % 4)) = 0 ]; then
+      cut=$("$py" "$work/spooled.py" "$storage" unlink)
+      NO_COLOR=1 "$buzon" serve --runtime "$rt" --imap off --imaps off --nntp off --nntps off -d localhost \
+        -s "$storage" -p "$(free_port)" --bind 127.0.0.1 --hostname crash.test >"$dir/recover-$r.log" 2>&1 &
+      server_pid=$!
+      sleep "$(rand_delay 0.00 0.08)"
+      kill -KILL "$server_pid" 2>/dev/null || true
+      wait "$server_pid" 2>/dev/null || true
+      server_pid=""
+      if grep -q "spool recovered" "$dir/recover-$r.log"; then when="after the replay"; else when="during or before the replay"; fi
+      replay="; power cut: $cut unlinked, start killed $when ($("$py" "$work/spooled.py" "$storage") left)"
+    fi
     # Restart: start-up removes tmp/ leftovers; then a graceful stop.
     if ! start_listener "$dir/restart-$r.log" "$buzon" serve --runtime "$rt" --imap off --imaps off --nntp off --nntps off -d localhost \
       -s "$storage" -p @PORT@ --bind 127.0.0.1 --hostname crash.test; then
@@ -411,9 +460,9 @@ crash_rounds() {
     out=$("$py" "$work/check.py" "$dir/verified" "$mode" "$storage" "$dir"/acks/*.log 2>"$dir/check-$r.err") || rc=$?
     n=$(cat "$dir"/acks/r"$r"-s*.log | wc -l)
     if [ "$rc" = 0 ] && [ "$stop_rc" = 0 ]; then
-      pass "$rt round $r: killed after ${delay}s, $n msgs acked, $left in tmp/ at the kill; all rounds: $out"
+      pass "$rt round $r: killed after ${delay}s, $n msgs acked, $left in tmp/ at the kill$replay; all rounds: $out"
     else
-      fail "$rt round $r: killed after ${delay}s, $n msgs acked, $left in tmp/ at the kill; all rounds: $out; restart exit $stop_rc"
+      fail "$rt round $r: killed after ${delay}s, $n msgs acked, $left in tmp/ at the kill$replay; all rounds: $out; restart exit $stop_rc"
       sed 's/^/    | /' "$dir/check-$r.err"
     fi
     echo "$rt $out" >"$work/totals-$rt.txt"

@@ -15,6 +15,8 @@
 #                 sources are newer than the binary); skipped with a note if the folder is absent
 #   buzon-smol    `buzon serve --runtime smol` (release build, fsync on, the default)
 #   buzon-mio     `buzon serve --runtime mio`
+#   buzon-smol-permsg, buzon-mio-permsg   the same with --commit per-message (each message
+#                 its own fdatasync and new/ fsync, as before group commit; not run unless named)
 #   buzon-smol-nofsync, buzon-mio-nofsync   the same with --unsafe-no-fsync (not run unless
 #                 named with -S): what durability costs buzon, next to Twisted, which also
 #                 does not fsync
@@ -114,7 +116,8 @@ shift $((OPTIND - 1))
 has() { [[ " $servers " == *" $1 "* ]]; }
 for srv in $servers; do
   case $srv in
-    sink | postfix | twisted | mailin | buzon-smol | buzon-mio | buzon-smol-nofsync | buzon-mio-nofsync) ;;
+    sink | postfix | twisted | mailin | buzon-smol | buzon-mio | buzon-smol-nofsync | buzon-mio-nofsync | \
+      buzon-smol-permsg | buzon-mio-permsg) ;;
     base-smol | base-mio | base-smol-nofsync | base-mio-nofsync)
       [ -n "$base_buzon" ] || { echo "$srv needs BUZON_BASE_BIN (see -h)" >&2; exit 2; }
       [ -x "$base_buzon" ] || { echo "BUZON_BASE_BIN: no executable at $base_buzon" >&2; exit 2; }
@@ -402,13 +405,15 @@ run_one() {
       start_listener "$dir/server.log" "$mailin_bin" example.com "$storage" @PORT@ 8 || started=0
       ;;
     buzon-smol | buzon-mio | buzon-smol-nofsync | buzon-mio-nofsync | \
+      buzon-smol-permsg | buzon-mio-permsg | \
       base-smol | base-mio | base-smol-nofsync | base-mio-nofsync)
       newdir=$storage/example.com/rcpt/new
       local rt=${name#*-} unsafe=() bin=${buzon:-}
       [[ $name == base-* ]] && bin=$base_buzon
       [[ $rt == *-nofsync ]] && unsafe=(--unsafe-no-fsync)
+      [[ $rt == *-permsg ]] && unsafe=(--commit per-message)
       BUZON_LOG=${BUZON_LOG:-info} start_listener "$dir/server.log" "$bin" serve \
-        --runtime "${rt%-nofsync}" -d example.com -s "$storage" -p @PORT@ --bind 127.0.0.1 \
+        --runtime "${rt%%-*}" -d example.com -s "$storage" -p @PORT@ --bind 127.0.0.1 \
         --hostname bench.test "${unsafe[@]}" || started=0
       ;;
     postfix)
@@ -538,7 +543,7 @@ for (srv, size, s), v in lat.items():
     rank = lambda p: v[max(0, math.ceil(p / 100 * len(v)) - 1)]
     print(f"{srv}\t{size}\t{s}\t{rank(50):.1f}\t{rank(99):.1f}\t{len(v)}")
 PY
-  awk -F'\t' -v order="sink postfix twisted mailin base-smol buzon-smol base-mio buzon-mio base-smol-nofsync buzon-smol-nofsync base-mio-nofsync buzon-mio-nofsync" "$AWK_MEDIAN"'
+  awk -F'\t' -v order="sink postfix twisted mailin base-smol buzon-smol-permsg buzon-smol base-mio buzon-mio-permsg buzon-mio base-smol-nofsync buzon-smol-nofsync base-mio-nofsync buzon-mio-nofsync" "$AWK_MEDIAN"'
     function label(s) {
       if (s == "sink") return "smtp-sink (stores nothing)"
       if (s == "postfix") return "Postfix, virtual(8) to Maildir (fsync)"
@@ -550,6 +555,8 @@ PY
       if (s == "base-mio-nofsync") return "base buzon, mio, no fsync"
       if (s == "buzon-smol") return "**buzon, smol** (fsync)"
       if (s == "buzon-mio") return "**buzon, mio** (fsync)"
+      if (s == "buzon-smol-permsg") return "buzon, smol, flush per message (fsync)"
+      if (s == "buzon-mio-permsg") return "buzon, mio, flush per message (fsync)"
       if (s == "buzon-smol-nofsync") return "buzon, smol, no fsync"
       if (s == "buzon-mio-nofsync") return "buzon, mio, no fsync"
       return s
