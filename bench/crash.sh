@@ -26,7 +26,7 @@
 #   random 0.2-2 s the server gets SIGKILL; the clients exit on their connection errors.
 #   Every fourth round adds a power cut: the links into new/ that the spool still holds (not
 #   yet checkpointed, so not yet fsynced) are removed, and the next start, which must replay
-#   them, is itself SIGKILLed 0-80 ms in (during the replay or just after it).
+#   them, is itself SIGKILLed 0-150 ms after its replay began (during it, or just after it).
 #   The server is then started again (its start-up removes tmp/ leftovers) and stopped with
 #   SIGTERM (must exit 0), and the checker reads every file of the storage:
 #     lost     an acknowledged marker missing from one of its recipients' new/ (any round)
@@ -325,7 +325,7 @@ for seg in sorted(glob.glob(os.path.join(storage, ".spool", "*.log"))):
             if unlink and os.path.exists(p):
                 os.remove(p)
                 files += 1
-print(f"records={records} files={files}")
+print(f"records={records}" + (f" files={files}" if unlink else ""))
 EOF
 
 cat >"$work/merge_check.py" <<'EOF'
@@ -439,11 +439,17 @@ crash_rounds() {
       NO_COLOR=1 "$buzon" serve --runtime "$rt" --imap off --imaps off --nntp off --nntps off -d localhost \
         -s "$storage" -p "$(free_port)" --bind 127.0.0.1 --hostname crash.test >"$dir/recover-$r.log" 2>&1 &
       server_pid=$!
-      sleep "$(rand_delay 0.00 0.08)"
+      # The kill lands 0-150 ms after the replay has begun (it says so in its log).
+      for _ in $(seq 1 1000); do
+        grep -q "spool: replaying" "$dir/recover-$r.log" 2>/dev/null && break
+        kill -0 "$server_pid" 2>/dev/null || break
+        sleep 0.005
+      done
+      sleep "$(rand_delay 0.00 0.15)"
       kill -KILL "$server_pid" 2>/dev/null || true
       wait "$server_pid" 2>/dev/null || true
       server_pid=""
-      if grep -q "spool recovered" "$dir/recover-$r.log"; then when="after the replay"; else when="during or before the replay"; fi
+      if grep -q "spool recovered" "$dir/recover-$r.log"; then when="after the replay"; else when="during the replay"; fi
       replay="; power cut: $cut unlinked, start killed $when ($("$py" "$work/spooled.py" "$storage") left)"
     fi
     # Restart: start-up removes tmp/ leftovers; then a graceful stop.

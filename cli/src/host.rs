@@ -461,6 +461,13 @@ mod tests {
             match (self.0.load(Ordering::SeqCst), op) {
                 (1, FsOp::SyncFile) => Err(std::io::Error::from_raw_os_error(28)), // ENOSPC
                 (2, FsOp::Link) => Err(std::io::Error::from_raw_os_error(5)),      // EIO
+                // The same, at the intake spool (group commit).
+                (4, FsOp::Write) if path.to_string_lossy().contains("/.spool/") => {
+                    Err(std::io::Error::from_raw_os_error(28))
+                }
+                (5, FsOp::SyncFile) if path.to_string_lossy().contains("/.spool/") => {
+                    Err(std::io::Error::from_raw_os_error(5))
+                }
                 (3, FsOp::CreateFile) => {
                     // The storage folder is removed under our feet.
                     let _ = std::fs::remove_dir_all(path.parent().and_then(Path::parent).unwrap());
@@ -545,11 +552,33 @@ mod tests {
 
     #[test]
     fn storage_faults_give_4xx_and_the_server_recovers() {
+        faults_give_4xx(
+            false,
+            &[
+                (1, "full", "452 4.3.1 "),
+                (2, "eio", "451 4.3.0 "),
+                (3, "gone", "451 4.3.0 "),
+            ],
+        );
+    }
+
+    #[test]
+    fn spool_faults_give_4xx_to_their_messages_and_the_server_recovers() {
+        faults_give_4xx(true, &[(4, "full", "452 4.3.1 "), (5, "eio", "451 4.3.0 ")]);
+    }
+
+    fn faults_give_4xx(group_commit: bool, cases: &[(u8, &str, &str)]) {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("mail");
         let faults = Arc::new(Faults::default());
-        let store =
-            MailStore::open_with(&root, StoreOptions::new().fault_hook(faults.clone())).unwrap();
+        let store = MailStore::open_with(
+            &root,
+            StoreOptions::new()
+                .group_commit(group_commit)
+                .fault_hook(faults.clone()),
+        )
+        .unwrap();
+        assert_eq!(store.is_group_commit(), group_commit);
         let service = SmtpService {
             config: Arc::new(ServerConfig::new("mx.test")),
             policy: LocalDomains::new(["example.com"]),
@@ -559,11 +588,7 @@ mod tests {
             loopback_config: None,
             logins: None,
         };
-        for (fault, user, expected) in [
-            (1, "full", "452 4.3.1 "),
-            (2, "eio", "451 4.3.0 "),
-            (3, "gone", "451 4.3.0 "),
-        ] {
+        for &(fault, user, expected) in cases {
             faults.0.store(fault, Ordering::SeqCst);
             let out = transaction(&service, user);
             assert!(out.contains(expected), "fault {fault}: {out}");

@@ -274,7 +274,16 @@ impl Spool {
                 settled.push(seg.clone());
             }
         }
-        sync_all(inner, &touched)?;
+        // Linux syncs the whole file system; elsewhere every file in those new/ is synced.
+        #[cfg(target_os = "linux")]
+        let files: Vec<PathBuf> = Vec::new();
+        #[cfg(not(target_os = "linux"))]
+        let files: Vec<PathBuf> = touched
+            .iter()
+            .flat_map(|d| fs::read_dir(d.join("new")).into_iter().flatten())
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .collect();
+        sync_all(inner, &touched, files.iter().map(PathBuf::as_path))?;
         for seg in &settled {
             match inner.hooked(FsOp::Remove, &seg.path, || fs::remove_file(&seg.path)) {
                 Ok(()) => {}
@@ -487,15 +496,20 @@ pub(crate) fn link(inner: &Inner, from: &Path, to: &Path) -> Result<(), StoreErr
     }
 }
 
-/// Makes the files and `new/` entries in `mailboxes` durable: one `syncfs` per file system
-/// on Linux, each `new/` and its files elsewhere.
-fn sync_all(inner: &Inner, mailboxes: &HashSet<PathBuf>) -> Result<(), StoreError> {
+/// Makes the data of `files` and the entries of the `mailboxes`' `new/` durable: one `syncfs`
+/// per file system on Linux; elsewhere each file, then each `new/`.
+fn sync_all<'a>(
+    inner: &Inner,
+    mailboxes: &HashSet<PathBuf>,
+    files: impl Iterator<Item = &'a Path>,
+) -> Result<(), StoreError> {
     if mailboxes.is_empty() || !inner.fsync() {
         return Ok(());
     }
     #[cfg(target_os = "linux")]
     {
         use std::os::unix::fs::MetadataExt;
+        drop(files); // syncfs covers them
         let mut by_device = BTreeMap::new();
         for dir in mailboxes {
             if let Ok(m) = fs::metadata(dir) {
@@ -512,15 +526,11 @@ fn sync_all(inner: &Inner, mailboxes: &HashSet<PathBuf>) -> Result<(), StoreErro
     }
     #[cfg(not(target_os = "linux"))]
     {
+        for path in files {
+            inner.run(FsOp::SyncFile, path, || File::open(path)?.sync_data())?;
+        }
         for dir in mailboxes {
-            let new = dir.join("new");
-            for entry in fs::read_dir(&new).map_err(|e| StoreError::io(FsOp::ReadDir, &new, e))? {
-                let path = entry
-                    .map_err(|e| StoreError::io(FsOp::ReadDir, &new, e))?
-                    .path();
-                inner.run(FsOp::SyncFile, &path, || File::open(&path)?.sync_data())?;
-            }
-            inner.sync_dir(&new)?;
+            inner.sync_dir(&dir.join("new"))?;
         }
         Ok(())
     }
@@ -582,7 +592,22 @@ pub(crate) fn recover(inner: &Inner) -> Result<(File, Recovered), StoreError> {
         next_id: segments.keys().next_back().map_or(1, |id| id + 1),
         ..Recovered::default()
     };
+    let left: u64 = segments
+        .values()
+        .filter_map(|p| fs::metadata(p).ok())
+        .map(|m| m.len())
+        .sum();
+    if left > 0 {
+        tracing::info!(
+            segments = segments.len(),
+            bytes = left,
+            "spool: replaying what the last run left"
+        );
+    }
+    // Phase 1: each missing copy written into its mailbox's tmp/; phase 2, once a file system
+    // sync has made them durable: linked into new/. Two syncs in all, not two per message.
     let mut present: HashMap<PathBuf, HashSet<String>> = HashMap::new();
+    let mut todo: Vec<(PathBuf, PathBuf)> = Vec::new(); // (tmp file, name in new/)
     let mut touched = HashSet::new();
     for path in segments.values() {
         let data = inner.run(FsOp::Read, path, || {
@@ -611,12 +636,18 @@ pub(crate) fn recover(inner: &Inner) -> Result<(File, Recovered), StoreError> {
                 if names.contains(unique) {
                     continue;
                 }
-                replay_one(inner, &mailbox_dir, record.name, record.body)?;
+                let tmp = write_replay(inner, &mailbox_dir, record.name, record.body)?;
+                todo.push((tmp, mailbox_dir.join("new").join(record.name)));
                 names.insert(unique.to_owned());
                 touched.insert(mailbox_dir);
                 out.replayed += 1;
             }
         }
+    }
+    sync_all(inner, &touched, todo.iter().map(|(tmp, _)| tmp.as_path()))?;
+    for (tmp, target) in &todo {
+        link(inner, tmp, target)?;
+        let _ = fs::remove_file(tmp);
     }
     for mailbox_dir in &touched {
         inner.sync_dir(&mailbox_dir.join("new"))?;
@@ -699,14 +730,14 @@ fn unique_names(inner: &Inner, mailbox_dir: &Path) -> Result<HashSet<String>, St
     Ok(names)
 }
 
-/// Writes `body` into `mailbox_dir`'s `tmp/`, makes it durable, and links it into `new/` as
-/// `name` (the directory entry is made durable by the caller).
-fn replay_one(
+/// Writes `body` into `mailbox_dir`'s `tmp/` (not yet durable: the caller syncs) and returns
+/// the file's path.
+fn write_replay(
     inner: &Inner,
     mailbox_dir: &Path,
     name: &str,
     body: &[u8],
-) -> Result<(), StoreError> {
+) -> Result<PathBuf, StoreError> {
     for sub in ["", "tmp", "new", "cur"] {
         let d = mailbox_dir.join(sub);
         if !d.is_dir() {
@@ -719,22 +750,14 @@ fn replay_one(
     let tmp = mailbox_dir
         .join("tmp")
         .join(format!("{}.replay", unique_part(name)));
-    let target = mailbox_dir.join("new").join(name);
-    let result = (|| {
-        let file = inner.run(FsOp::CreateFile, &tmp, || {
-            let mut opts = fs::OpenOptions::new();
-            opts.write(true).create(true).truncate(true);
-            std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-            opts.open(&tmp)
-        })?;
-        inner.run(FsOp::Write, &tmp, || file.write_all_at(body, 0))?;
-        if inner.fsync() {
-            inner.run(FsOp::SyncFile, &tmp, || file.sync_data())?;
-        }
-        link(inner, &tmp, &target)
-    })();
-    let _ = fs::remove_file(&tmp);
-    result
+    let file = inner.run(FsOp::CreateFile, &tmp, || {
+        let mut opts = fs::OpenOptions::new();
+        opts.write(true).create(true).truncate(true);
+        std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+        opts.open(&tmp)
+    })?;
+    inner.run(FsOp::Write, &tmp, || file.write_all_at(body, 0))?;
+    Ok(tmp)
 }
 
 #[cfg(test)]
