@@ -194,9 +194,13 @@ impl Delivery {
         let file = file
             .into_inner()
             .map_err(|e| StoreError::io(FsOp::Write, &tmp, e.into_error()))?;
-        if let (Some(spool), Some(crc)) = (&store.spool, self.crc.take()) {
+        if let (Some(spool), Some(crc)) = (&store.spool, self.crc.take())
+            && self.size <= spool.max_body()
+        {
             return self.commit_through_spool(spool, &file, crc.finalize());
         }
+        // A large message takes its own flushes: through the spool it would be written twice,
+        // and the second write costs more than the shared flush saves (docs/benchmarks.md).
         if store.fsync() {
             // The data must be on disk before any name in new/ points at it,
             // or a crash could leave a truncated message in the mailbox.

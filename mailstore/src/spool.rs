@@ -64,6 +64,10 @@ pub(crate) struct Spool {
     checkpointing: Mutex<()>,
     /// How old the oldest record may get before a checkpoint.
     max_age: Duration,
+    /// Larger messages are not spooled (see [`StoreOptions::group_commit_max`]).
+    ///
+    /// [`StoreOptions::group_commit_max`]: crate::StoreOptions::group_commit_max
+    max_body: u64,
 }
 
 #[derive(Debug)]
@@ -129,6 +133,7 @@ impl Spool {
         inner: &Inner,
         next_id: u64,
         max_age: Duration,
+        max_body: u64,
     ) -> Result<Spool, StoreError> {
         let dir = inner.root.join(DIR);
         let current = Arc::new(Segment::create(inner, &dir, next_id)?);
@@ -143,6 +148,7 @@ impl Spool {
             wake: Condvar::new(),
             checkpointing: Mutex::new(()),
             max_age,
+            max_body,
         })
     }
 
@@ -214,6 +220,11 @@ impl Spool {
         let old = std::mem::replace(&mut state.current, fresh);
         state.retired.push(old);
         Ok(())
+    }
+
+    /// The largest message that goes through the spool.
+    pub(crate) fn max_body(&self) -> u64 {
+        self.max_body
     }
 
     /// Whether some record is not checkpointed yet.

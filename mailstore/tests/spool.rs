@@ -21,6 +21,8 @@ fn options() -> StoreOptions {
         .hostname("mx.test")
         .group_commit(true)
         .checkpoint_after(Duration::from_secs(3600))
+        // Every message through the spool, the 100 KiB ones too (several copy buffers each).
+        .group_commit_max(u64::MAX)
 }
 
 fn mb(local: &str) -> Mailbox {
@@ -413,4 +415,23 @@ fn one_process_at_a_time_holds_the_spool() {
     MailStore::open_with(dir.path(), options().group_commit(false)).unwrap();
     drop(first);
     MailStore::open_with(dir.path(), options()).unwrap();
+}
+
+#[test]
+fn a_message_over_the_limit_takes_its_own_flushes_and_stays_out_of_the_spool() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = MailStore::open_with(dir.path(), options().group_commit_max(1000)).unwrap();
+    let small = deliver(&store, &[mb("a")], &message(0));
+    assert!(message(0).len() <= 1000);
+    let after_small = spooled_bytes(dir.path());
+    assert!(after_small > 0);
+    let big = deliver(&store, &[mb("a")], &message(1));
+    assert!(message(1).len() > 1000);
+    assert_eq!(
+        spooled_bytes(dir.path()),
+        after_small,
+        "the big one is not spooled"
+    );
+    assert_eq!(fs::read(&big.paths()[0]).unwrap(), message(1));
+    assert_eq!(fs::read(&small.paths()[0]).unwrap(), message(0));
 }
