@@ -148,6 +148,18 @@ struct SharedRef {
 pub(crate) enum HostNotice {
     /// A failed login's delay is over: refuse it now.
     AuthRefused(smtp_core::Ticket),
+    /// A message committed through the spool's shared flush is stored (or failed).
+    Stored(Box<Stored>),
+}
+
+/// A message's end, answered once its storage is done.
+#[derive(Debug)]
+pub(crate) struct Stored {
+    ticket: smtp_core::Ticket,
+    id: String,
+    envelope: Envelope,
+    size: u64,
+    result: Result<mailstore::Delivered, StoreError>,
 }
 
 /// One connection's host state.
@@ -210,39 +222,36 @@ impl Handler for SmtpHandler {
                 None
             }
             ServerEvent::MessageEnd { ticket, size } => {
-                let message = self.message.take()?;
-                Some(Work::new(move || {
-                    let result = message.delivery.and_then(Delivery::commit);
-                    Completion::new(
-                        move |handler: &mut SmtpHandler, session: &mut Recorded, now| {
-                            let verdict = match result {
-                                Ok(delivered) => {
-                                    let to: Vec<String> = message
-                                        .envelope
-                                        .recipients
-                                        .iter()
-                                        .map(ToString::to_string)
-                                        .collect();
-                                    tracing::info!(
-                                        id = %message.id,
-                                        peer = %handler.peer,
-                                        from = %message.envelope.from,
-                                        to = %to.join(","),
-                                        size,
-                                        file = %delivered.name(),
-                                        "message accepted"
-                                    );
-                                    Verdict::AcceptAs(message.id)
-                                }
-                                Err(e) => {
-                                    tracing::error!(id = %message.id, error = %e, "delivery failed");
-                                    Verdict::Refuse(storage_failure(&e))
-                                }
-                            };
-                            session.decide(ticket, verdict, now);
-                        },
-                    )
-                }))
+                let Message {
+                    id,
+                    envelope,
+                    delivery,
+                } = self.message.take()?;
+                let stored = move |result| Stored {
+                    ticket,
+                    id,
+                    envelope,
+                    size,
+                    result,
+                };
+                match delivery {
+                    // The loop only appends to the spool; the store's flusher answers later,
+                    // so a batch of messages shares one flush without a worker thread each.
+                    Ok(delivery) if delivery.shares_flush() => {
+                        let notifier = self.notifier.clone();
+                        delivery.commit_then(move |result| {
+                            // A connection gone by now misses its 250; the message is stored.
+                            notifier.notify(HostNotice::Stored(Box::new(stored(result))));
+                        });
+                        None
+                    }
+                    delivery => Some(Work::new(move || {
+                        let done = stored(delivery.and_then(Delivery::commit));
+                        Completion::new(move |handler: &mut SmtpHandler, session, now| {
+                            handler.answer_stored(session, done, now);
+                        })
+                    })),
+                }
             }
             ServerEvent::MessageAborted(reason) => {
                 if let Some(m) = self.message.take() {
@@ -300,6 +309,7 @@ impl Handler for SmtpHandler {
             HostNotice::AuthRefused(ticket) => {
                 session.decide(ticket, Verdict::Refuse(auth_refused()), now);
             }
+            HostNotice::Stored(done) => self.answer_stored(session, *done, now),
         }
         None
     }
@@ -314,6 +324,41 @@ impl Handler for SmtpHandler {
 }
 
 impl SmtpHandler {
+    /// Answers a message's end with its storage's result: 250 only once it is stored.
+    fn answer_stored(&self, session: &mut Recorded, done: Stored, now: Instant) {
+        let Stored {
+            ticket,
+            id,
+            envelope,
+            size,
+            result,
+        } = done;
+        let verdict = match result {
+            Ok(delivered) => {
+                let to: Vec<String> = envelope
+                    .recipients
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect();
+                tracing::info!(
+                    %id,
+                    peer = %self.peer,
+                    from = %envelope.from,
+                    to = %to.join(","),
+                    size,
+                    file = %delivered.name(),
+                    "message accepted"
+                );
+                Verdict::AcceptAs(id)
+            }
+            Err(e) => {
+                tracing::error!(%id, error = %e, "delivery failed");
+                Verdict::Refuse(storage_failure(&e))
+            }
+        };
+        session.decide(ticket, verdict, now);
+    }
+
     /// Opens storage for a message and writes the trace headers (RFC 5321 section 4.4).
     fn open_message(&self, envelope: Envelope) -> Message {
         let id = next_id();
@@ -486,7 +531,11 @@ mod tests {
             peer: "127.0.0.1:40000".parse().unwrap(),
             local: "127.0.0.1:25".parse().unwrap(),
         };
-        let (mut session, mut handler) = service.open(&conn, Notifier::detached(), now);
+        // Notices (a message stored through the spool's shared flush) come from the store's
+        // flusher thread, as they would to an adapter's loop.
+        let (notices, inbox) = std::sync::mpsc::channel();
+        let notifier = Notifier::new(move |n| notices.send(n).is_ok());
+        let (mut session, mut handler) = service.open(&conn, notifier, now);
         let input = format!(
             "EHLO c\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<{user}@example.com>\r\nDATA\r\nSubject: x\r\n\r\nhi\r\n.\r\nQUIT\r\n"
         );
@@ -501,6 +550,15 @@ mod tests {
                 }
             }
             session.poll_transmit(&mut out);
+            if used == 0 && !session.is_closed() {
+                // Nothing more to read: the session waits for a notice.
+                let notice = inbox
+                    .recv_timeout(std::time::Duration::from_secs(10))
+                    .expect("the store answers every message");
+                if let Some(work) = handler.on_notice(&mut session, notice, now) {
+                    work.run().apply(&mut handler, &mut session, now);
+                }
+            }
         }
         handler.on_close();
         String::from_utf8(out).unwrap()

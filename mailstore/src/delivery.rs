@@ -8,6 +8,7 @@
 
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Write};
+use std::panic::{self, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -182,22 +183,13 @@ impl Delivery {
     /// already made are removed again, so the sender's retry does not
     /// deliver a second copy to those mailboxes.
     pub fn commit(mut self) -> Result<Delivered, StoreError> {
-        if self.poisoned {
-            return Err(self.poisoned_error());
-        }
-        let file = self
-            .file
-            .take()
-            .expect("the file is only taken here, and commit consumes self");
+        let file = self.finish_writing()?;
         let store = Arc::clone(&self.store);
         let tmp = self.tmp_path.clone();
-        let file = file
-            .into_inner()
-            .map_err(|e| StoreError::io(FsOp::Write, &tmp, e.into_error()))?;
-        if let (Some(spool), Some(crc)) = (&store.spool, self.crc.take())
-            && self.size <= spool.max_body()
-        {
-            return self.commit_through_spool(spool, &file, crc.finalize());
+        if let Some(spool) = self.spool() {
+            let ticket = self.append_to(&spool, &file)?;
+            drop(file);
+            return self.finish_spooled(ticket);
         }
         // A large message takes its own flushes: through the spool it would be written twice,
         // and the second write costs more than the shared flush saves (docs/benchmarks.md).
@@ -243,17 +235,113 @@ impl Delivery {
         })
     }
 
-    /// [`commit`](Self::commit) with group commit: the message is durable once its spool
-    /// record is; the links into `new/` follow, and the checkpoint makes them durable.
-    fn commit_through_spool(
+    /// Whether [`commit_then`](Self::commit_then) leaves the wait for the flush to the store:
+    /// with group commit ([`StoreOptions::group_commit`]), for a message no larger than
+    /// [`StoreOptions::group_commit_max`].
+    ///
+    /// [`StoreOptions::group_commit`]: crate::StoreOptions::group_commit
+    /// [`StoreOptions::group_commit_max`]: crate::StoreOptions::group_commit_max
+    pub fn shares_flush(&self) -> bool {
+        self.store
+            .spool
+            .as_ref()
+            .is_some_and(|spool| self.crc.is_some() && self.size <= spool.max_body())
+    }
+
+    /// [`commit`](Self::commit) for an event loop: when the delivery
+    /// [`shares_flush`](Self::shares_flush), appends the message to the spool here (a write
+    /// to the page cache, no flush) and returns; the store's flusher thread calls `done` with
+    /// the result once the shared flush has made the message durable and it is linked into
+    /// every `new/`. A batch of deliveries costs one flush and holds no thread while it waits.
+    ///
+    /// Otherwise this is `commit` followed by `done`, and blocks for the flushes: check
+    /// `shares_flush` first on a thread that must not block.
+    ///
+    /// ```
+    /// use mailstore::{MailStore, Mailbox, StoreOptions};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let store = MailStore::open_with(dir.path(), StoreOptions::new().group_commit(true))?;
+    /// let alice = Mailbox::new("example.com", "alice")?;
+    /// let mut d = store.begin(std::slice::from_ref(&alice))?;
+    /// d.write_all(b"Subject: hello\r\n\r\nHi.\r\n")?;
+    /// assert!(d.shares_flush());
+    /// let (tx, rx) = std::sync::mpsc::channel();
+    /// d.commit_then(move |result| tx.send(result).unwrap());
+    /// let delivered = rx.recv()??; // durable, and in new/
+    /// assert!(delivered.paths()[0].exists());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn commit_then(
         mut self,
+        done: impl FnOnce(Result<Delivered, StoreError>) + Send + 'static,
+    ) {
+        let Some(spool) = self.spool() else {
+            return done(self.commit());
+        };
+        let appended = self
+            .finish_writing()
+            .and_then(|file| self.append_to(&spool, &file));
+        match appended {
+            Ok(ticket) => spool.enqueue(crate::spool::Job(Box::new(move || {
+                let tmp = self.tmp_path.clone();
+                let finished =
+                    panic::catch_unwind(AssertUnwindSafe(|| self.finish_spooled(ticket)));
+                done(finished.unwrap_or_else(|_| {
+                    tracing::error!("a spooled delivery panicked while it was finished");
+                    Err(StoreError::io(
+                        FsOp::Link,
+                        tmp,
+                        io::Error::other("the delivery failed unexpectedly"),
+                    ))
+                }))
+            }))),
+            // Drop removes the tmp file: nothing reaches new/.
+            Err(e) => done(Err(e)),
+        }
+    }
+
+    /// The spool this delivery goes through, if it [`shares_flush`](Self::shares_flush).
+    fn spool(&self) -> Option<Arc<crate::spool::Spool>> {
+        self.shares_flush()
+            .then(|| self.store.spool.clone())
+            .flatten()
+    }
+
+    /// Ends the writing: pushes the buffered bytes to the tmp file and returns it.
+    fn finish_writing(&mut self) -> Result<File, StoreError> {
+        if self.poisoned {
+            return Err(self.poisoned_error());
+        }
+        let file = self
+            .file
+            .take()
+            .expect("the file is only taken once, by a commit that consumes self");
+        file.into_inner()
+            .map_err(|e| StoreError::io(FsOp::Write, &self.tmp_path, e.into_error()))
+    }
+
+    /// Appends the message in `file` to the spool (group commit).
+    fn append_to(
+        &mut self,
         spool: &crate::spool::Spool,
         file: &File,
-        crc: u32,
-    ) -> Result<Delivered, StoreError> {
+    ) -> Result<crate::spool::Ticket, StoreError> {
+        let crc = self
+            .crc
+            .take()
+            .expect("a delivery that shares flushes has a CRC")
+            .finalize();
+        let name = name::with_size(&self.base, self.size);
+        spool.append(&self.store, &name, &self.dirs, file, self.size, crc)
+    }
+
+    /// The rest of a commit through the spool: once the record is durable (its flush shared
+    /// with the records appended around it), links the message into each `new/`; the
+    /// checkpoint makes the links durable.
+    fn finish_spooled(mut self, ticket: crate::spool::Ticket) -> Result<Delivered, StoreError> {
         let store = Arc::clone(&self.store);
         let name = name::with_size(&self.base, self.size);
-        let ticket = spool.append(&store, &name, &self.dirs, file, self.size, crc)?;
         // On an error the ticket is dropped (the delivery counts as failed) and Drop removes
         // the tmp file: nothing reaches new/.
         ticket.wait_durable(&store)?;

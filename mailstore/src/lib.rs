@@ -273,6 +273,7 @@ impl MailStore {
         let inner = Arc::new(inner);
         if let Some(spool) = &inner.spool {
             spool::Spool::start_checkpoints(spool, &inner);
+            spool::Spool::start_flusher(spool, &inner);
         }
         Ok(MailStore { inner })
     }

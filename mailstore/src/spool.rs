@@ -27,11 +27,12 @@
 //! meta (u32), CRC-32 of the body (u32), then the meta (the Maildir name, then each mailbox
 //! directory relative to the store root, one per line) and the body.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::fs::{self, File};
 use std::io::{self, Read};
 use std::os::unix::fs::FileExt;
 use std::path::{Component, Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
@@ -68,6 +69,21 @@ pub(crate) struct Spool {
     ///
     /// [`StoreOptions::group_commit_max`]: crate::StoreOptions::group_commit_max
     max_body: u64,
+    /// Deliveries whose records are appended, for the flusher thread to finish in order.
+    queue: Mutex<VecDeque<Job>>,
+    /// Wakes the flusher thread.
+    queued: Condvar,
+    /// The flusher thread runs (else [`enqueue`](Spool::enqueue) runs a job itself).
+    flusher: AtomicBool,
+}
+
+/// The rest of a delivery whose record is appended: wait for the flush, link, report.
+pub(crate) struct Job(pub Box<dyn FnOnce() + Send>);
+
+impl std::fmt::Debug for Job {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Job")
+    }
 }
 
 #[derive(Debug)]
@@ -149,7 +165,58 @@ impl Spool {
             checkpointing: Mutex::new(()),
             max_age,
             max_body,
+            queue: Mutex::new(VecDeque::new()),
+            queued: Condvar::new(),
+            flusher: AtomicBool::new(false),
         })
+    }
+
+    /// Hands `job` to the flusher thread, which runs the queued jobs in order. The first of a
+    /// batch flushes the segment, which covers every record appended before that flush
+    /// started, so the rest find theirs durable already: a batch shares one flush and no
+    /// delivery holds a thread while it waits. Without the thread, runs `job` here.
+    pub(crate) fn enqueue(&self, job: Job) {
+        if !self.flusher.load(Ordering::Acquire) {
+            (job.0)();
+            return;
+        }
+        lock(&self.queue).push_back(job);
+        self.queued.notify_one();
+    }
+
+    /// Starts the flusher thread. It holds no store (each job holds its own), and ends once
+    /// the store is dropped and the queue is empty.
+    pub(crate) fn start_flusher(spool: &Arc<Spool>, inner: &Arc<Inner>) {
+        let weak: Weak<Inner> = Arc::downgrade(inner);
+        let me = Arc::clone(spool);
+        let spawned = std::thread::Builder::new()
+            .name("mailstore-flusher".into())
+            .spawn(move || {
+                loop {
+                    let batch = {
+                        let mut queue = lock(&me.queue);
+                        while queue.is_empty() {
+                            if weak.strong_count() == 0 {
+                                return;
+                            }
+                            queue = me
+                                .queued
+                                .wait_timeout(queue, TICK)
+                                .unwrap_or_else(PoisonError::into_inner)
+                                .0;
+                        }
+                        std::mem::take(&mut *queue)
+                    };
+                    for job in batch {
+                        (job.0)();
+                    }
+                }
+            });
+        match spawned {
+            Ok(_) => spool.flusher.store(true, Ordering::Release),
+            // Each delivery then waits for its flush on its own thread, as `commit` does.
+            Err(e) => tracing::warn!(error = %e, "cannot start the spool flusher thread"),
+        }
     }
 
     /// Appends a record for the message in `body` (its `size` octets, whose CRC-32 is
