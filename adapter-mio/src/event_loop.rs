@@ -60,12 +60,14 @@ impl<N: Send + 'static> Notices<N> {
             if !alive.load(Ordering::Acquire) {
                 return false;
             }
-            notices
-                .queue
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .push((token, notice));
-            if let Err(e) = notices.waker.wake() {
+            let mut queue = notices.queue.lock().unwrap_or_else(PoisonError::into_inner);
+            // The loop takes the whole queue at once, so a queue that was not empty has a
+            // wake-up on its way already: a batch of notices (a shared flush answering
+            // many sessions) rings the loop once.
+            let first = queue.is_empty();
+            queue.push((token, notice));
+            drop(queue);
+            if first && let Err(e) = notices.waker.wake() {
                 tracing::warn!(error = %e, "could not wake the event loop");
             }
             true
