@@ -221,13 +221,7 @@ impl Delivery {
         }
         tracing::debug!(%name, size = self.size, mailboxes = placed.len(), "delivered");
         // Durable and visible in every new/: now the watchers may look.
-        for (mailbox, path) in self.mailboxes.iter().zip(&placed) {
-            store.watchers.notify(&NewMail {
-                mailbox: mailbox.clone(),
-                path: path.clone(),
-                size: self.size,
-            });
-        }
+        self.announce(self.mailboxes.iter().zip(&placed));
         Ok(Delivered {
             name,
             paths: placed,
@@ -388,18 +382,23 @@ impl Delivery {
         };
         ticket.finish(unplaced, &touched);
         tracing::debug!(%name, size = self.size, mailboxes = linked.len(), "delivered (spool)");
-        for (_, mailbox, path) in &linked {
-            store.watchers.notify(&NewMail {
-                mailbox: mailbox.clone(),
-                path: path.clone(),
-                size: self.size,
-            });
-        }
+        self.announce(linked.iter().map(|(_, mailbox, path)| (mailbox, path)));
         Ok(Delivered {
             name,
             paths,
             size: self.size,
         })
+    }
+
+    /// Tells the mailboxes' watchers (IMAP IDLE, NNTP notices) about the copies now in `new/`.
+    fn announce<'a>(&self, placed: impl IntoIterator<Item = (&'a Mailbox, &'a PathBuf)>) {
+        for (mailbox, path) in placed {
+            self.store.watchers.notify(&NewMail {
+                mailbox: mailbox.clone(),
+                path: path.clone(),
+                size: self.size,
+            });
+        }
     }
 
     /// Links (or copies) the file into every `new/`, pushing each target to
