@@ -152,8 +152,8 @@ pub struct Options {
     /// it still lingers for the peer's EOF. `None` (the default) means no limit; `Some(0)` is
     /// treated as `Some(1)`. Only [`serve`] uses it.
     pub max_connections: Option<usize>,
-    /// Executor threads started by [`run`] and [`run_connections`] (not used by [`serve`] and
-    /// [`drive_connection`]). `None` (the default) means
+    /// Executor threads started by [`run`], [`run_listeners`] and [`run_connections`] (not
+    /// used by [`serve`] and [`drive_connection`]). `None` (the default) means
     /// [`std::thread::available_parallelism`]; `Some(0)` is treated as `Some(1)`.
     pub threads: Option<usize>,
     /// TLS for the connections: implicit from the first byte, or STARTTLS when the session
