@@ -297,6 +297,12 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             watch_signals(move || trigger.trigger(), reload)?;
             let opts = adapter_smol::Options {
                 max_connections: hard_cap,
+                // One executor thread, like mio's one loop per protocol: storage, logins and
+                // the spool's flushes have threads of their own, and a session's few
+                // microseconds of protocol work cannot pay for waking a second executor
+                // thread (2 KiB, 1 session: 1.25x the rate and 25-30% less CPU per message,
+                // no change at 64 sessions; docs/benchmarks.md, "Group commit").
+                threads: Some(1),
                 ..Default::default()
             };
             let listeners = listeners

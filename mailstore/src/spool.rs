@@ -30,7 +30,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::fs::{self, File};
 use std::io::{self, Read};
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Component, Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, Weak};
@@ -421,10 +421,12 @@ impl Segment {
     fn create(inner: &Inner, dir: &Path, id: u64) -> Result<Segment, StoreError> {
         let path = dir.join(format!("{id:016}.log"));
         let file = inner.run(FsOp::CreateFile, &path, || {
-            let mut opts = fs::OpenOptions::new();
-            opts.read(true).write(true).create_new(true);
-            std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-            opts.open(&path)
+            fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&path)
         })?;
         inner.sync_dir(dir)?;
         Ok(Segment {
@@ -829,10 +831,12 @@ fn write_replay(
         .join("tmp")
         .join(format!("{}.replay", unique_part(name)));
     let file = inner.run(FsOp::CreateFile, &tmp, || {
-        let mut opts = fs::OpenOptions::new();
-        opts.write(true).create(true).truncate(true);
-        std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-        opts.open(&tmp)
+        fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)
     })?;
     inner.run(FsOp::Write, &tmp, || file.write_all_at(body, 0))?;
     Ok(tmp)

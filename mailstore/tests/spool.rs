@@ -127,6 +127,15 @@ fn spool_and_copy() -> (TempDir, Copies, Plan) {
     (dir, copies, Arc::try_unwrap(plan).unwrap())
 }
 
+/// Removes every file from the `new/` of these example.com users: the links a power cut lost.
+fn empty_new(root: &Path, users: &[&str]) {
+    for user in users {
+        for e in fs::read_dir(root.join("example.com").join(user).join("new")).unwrap() {
+            fs::remove_file(e.unwrap().path()).unwrap();
+        }
+    }
+}
+
 fn put_back(copies: &[(PathBuf, Vec<u8>)]) {
     for (p, bytes) in copies {
         fs::write(p, bytes).unwrap();
@@ -228,12 +237,7 @@ fn replay_puts_back_every_lost_link_exactly_once_and_twice_changes_nothing() {
 fn a_torn_or_damaged_record_is_ignored_with_everything_after_it() {
     let (dir, copies, plan) = spool_and_copy();
     // All links lost; the segment cut in the middle of its last record.
-    for m in ["u0", "u1", "u2", "u3", "u4", "shared"] {
-        let new = dir.path().join("example.com").join(m).join("new");
-        for e in fs::read_dir(&new).unwrap() {
-            fs::remove_file(e.unwrap().path()).unwrap();
-        }
-    }
+    empty_new(dir.path(), &["u0", "u1", "u2", "u3", "u4", "shared"]);
     let (path, bytes) = copies.last().unwrap();
     let last = {
         // The last record's message: the one whose body ends the segment.
@@ -253,12 +257,7 @@ fn a_torn_or_damaged_record_is_ignored_with_everything_after_it() {
     drop(store);
 
     // A flipped byte in a body: that record and the rest of its segment are not replayed.
-    for m in ["u0", "u1", "u2", "u3", "u4", "shared"] {
-        let new = dir.path().join("example.com").join(m).join("new");
-        for e in fs::read_dir(&new).unwrap() {
-            fs::remove_file(e.unwrap().path()).unwrap();
-        }
-    }
+    empty_new(dir.path(), &["u0", "u1", "u2", "u3", "u4", "shared"]);
     let mut damaged = bytes.clone();
     let n = damaged.len();
     damaged[n - 2] ^= 1;
@@ -317,9 +316,7 @@ fn a_failed_flush_fails_its_deliveries_and_they_never_come_back() {
         })
         .collect();
     drop(store);
-    for e in fs::read_dir(dir.path().join("example.com/a/new")).unwrap() {
-        fs::remove_file(e.unwrap().path()).unwrap();
-    }
+    empty_new(dir.path(), &["a"]);
     put_back(&copies);
     let store = MailStore::open_with(dir.path(), options()).unwrap();
     let got: Vec<usize> = stored(&store, &mb("a")).into_keys().collect();
